@@ -1,0 +1,12 @@
+//! One module per subcommand.
+
+// ---- raster IO (issue 3) ----
+pub mod info;
+
+// ---- backbones (issue 4) ----
+
+// ---- heads and whole-scene inference (issue 5) ----
+
+// ---- pretraining (issue 6) ----
+
+// ---- head training, evaluation, synthetic scenes (issue 7) ----

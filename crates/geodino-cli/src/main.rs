@@ -1,0 +1,43 @@
+//! `geodino`: the toolkit's command-line front end. One subcommand per job; `geodino <cmd> --help`
+//! documents each. The analyst's main job also has its own binary, `canopy-height`.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// DINOv3 for satellite and aerial rasters.
+#[derive(Debug, Parser)]
+#[command(name = "geodino", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    // ---- raster IO (issue 3) ----
+    /// Print what geodino knows about a raster (like gdalinfo / rio info).
+    Info(cmd::info::Args),
+    // ---- backbones (issue 4) ----
+
+    // ---- heads and whole-scene inference (issue 5) ----
+
+    // ---- pretraining (issue 6) ----
+
+    // ---- head training, evaluation, synthetic scenes (issue 7) ----
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        // ---- raster IO (issue 3) ----
+        Command::Info(a) => cmd::info::run(a),
+        // ---- backbones (issue 4) ----
+
+        // ---- heads and whole-scene inference (issue 5) ----
+
+        // ---- pretraining (issue 6) ----
+
+        // ---- head training, evaluation, synthetic scenes (issue 7) ----
+    }
+}

@@ -1,0 +1,1 @@
+//! Torch-free data preparation: normalisation presets, multi-crop augmentation, iBOT masking, synthetic scenes, chip sampling.

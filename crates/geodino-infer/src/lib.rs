@@ -1,0 +1,1 @@
+//! Whole-scene streaming inference: sliding windows, seam-free blending, bounded memory, georeferenced output.

@@ -1,0 +1,1 @@
+//! libtorch building blocks: layers, strict weight loading, the Backbone trait.

@@ -1,0 +1,1 @@
+//! Pure-Rust GeoTIFF, BigTIFF and Cloud-Optimized GeoTIFF reader and writer with georeferencing.

@@ -1,0 +1,1 @@
+//! Training engines: DINOv3 pretraining with Gram anchoring, head training, schedules, checkpoints.

@@ -1,0 +1,1 @@
+//! Torch-free checkpoint IO: PyTorch .pth (zip + pickle) and safetensors readers, safetensors writer.
