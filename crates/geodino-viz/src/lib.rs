@@ -1,0 +1,1 @@
+//! Pictures people look at: colour maps, PNG previews with legends, plots.
