@@ -11,6 +11,7 @@ const TORCH_FREE: &[&str] = &[
     "geodino-raster",
     "geodino-data",
     "geodino-weights",
+    "geodino-viz",
 ];
 
 #[test]
