@@ -126,11 +126,9 @@ pub(crate) fn unjpeg(tables: Option<&[u8]>, input: &[u8], ycbcr: bool) -> R<Pict
         _ => input,
     };
     let mut dec = jpeg_decoder::Decoder::new(stream);
-    dec.set_color_transform(if ycbcr {
-        jpeg_decoder::ColorTransform::YCbCr
-    } else {
-        jpeg_decoder::ColorTransform::None
-    });
+    if ycbcr {
+        dec.set_color_transform(jpeg_decoder::ColorTransform::YCbCr);
+    }
     let data = dec.decode().map_err(|e| format!("JPEG: {e}"))?;
     let info = dec.info().ok_or("JPEG: no frame header")?;
     let channels = match info.pixel_format {
