@@ -111,7 +111,12 @@ pub(crate) struct Picture {
 /// components are converted to RGB as libjpeg does for GDAL (`JPEGCOLORMODE=RGB`); otherwise the
 /// components are returned as stored, as libtiff does for every other photometric
 /// interpretation.
-pub(crate) fn unjpeg(tables: Option<&[u8]>, input: &[u8], ycbcr: bool) -> R<Picture> {
+pub(crate) fn unjpeg(
+    tables: Option<&[u8]>,
+    input: &[u8],
+    ycbcr: bool,
+    max: (usize, usize),
+) -> R<Picture> {
     let joined;
     let stream: &[u8] = match tables {
         Some(t) if t.len() >= 4 && input.len() >= 2 && input[..2] == [0xFF, 0xD8] => {
@@ -129,6 +134,16 @@ pub(crate) fn unjpeg(tables: Option<&[u8]>, input: &[u8], ycbcr: bool) -> R<Pict
     if ycbcr {
         dec.set_color_transform(jpeg_decoder::ColorTransform::YCbCr);
     }
+    // Never allocate for a picture larger than the block (a damaged header).
+    dec.read_info().map_err(|e| format!("JPEG: {e}"))?;
+    let info = dec.info().ok_or("JPEG: no frame header")?;
+    if info.width as usize > max.0 || info.height as usize > max.1 {
+        return Err(format!(
+            "JPEG: a {} x {} picture in a {} x {} block",
+            info.width, info.height, max.0, max.1
+        ));
+    }
+    dec.set_max_decoding_buffer_size(max.0 * max.1 * 4 + 4096);
     let data = dec.decode().map_err(|e| format!("JPEG: {e}"))?;
     let info = dec.info().ok_or("JPEG: no frame header")?;
     let channels = match info.pixel_format {
@@ -147,11 +162,14 @@ pub(crate) fn unjpeg(tables: Option<&[u8]>, input: &[u8], ycbcr: bool) -> R<Pict
 }
 
 /// Decode a WebP block into RGB (`want_alpha == false`) or RGBA.
-pub(crate) fn unwebp(input: &[u8], want_alpha: bool) -> R<Picture> {
+pub(crate) fn unwebp(input: &[u8], want_alpha: bool, max: (usize, usize)) -> R<Picture> {
     let mut dec =
         image_webp::WebPDecoder::new(Cursor::new(input)).map_err(|e| format!("WebP: {e}"))?;
     let (w, h) = dec.dimensions();
     let (width, height) = (w as usize, h as usize);
+    if width > max.0 || height > max.1 {
+        return Err(format!("WebP: a {width} x {height} picture in a {} x {} block", max.0, max.1));
+    }
     let has_alpha = dec.has_alpha();
     let size = dec.output_buffer_size().ok_or("WebP: image too large")?;
     let mut buf = vec![0u8; size];
@@ -330,8 +348,8 @@ mod tests {
         let mut out = vec![0u8; 64];
         assert!(inflate(&mut d, &[0x78, 0x9c, 0xff, 0xff, 0xff], &mut out).is_err());
         assert!(unzstd(&mut d, &[1, 2, 3, 4, 5], &mut out).is_err());
-        assert!(unjpeg(None, &[0xFF, 0xD8, 0xFF, 0xDB, 0, 2], false).is_err());
-        assert!(unwebp(b"RIFF\x10\0\0\0WEBPVP8 ", false).is_err());
+        assert!(unjpeg(None, &[0xFF, 0xD8, 0xFF, 0xDB, 0, 2], false, (16, 16)).is_err());
+        assert!(unwebp(b"RIFF\x10\0\0\0WEBPVP8 ", false, (16, 16)).is_err());
         // LZW: a clear code then garbage
         let _ = unlzw(&[0x80, 0xff, 0xff, 0xff], &mut out);
     }
