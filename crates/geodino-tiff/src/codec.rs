@@ -8,7 +8,7 @@ use std::io::Cursor;
 /// Reusable decoder state, one per worker thread.
 #[derive(Default)]
 pub(crate) struct Decoders {
-    inflate: Option<flate2::Decompress>,
+    inflate: Option<libdeflater::Decompressor>,
     zstd: Option<zstd::bulk::Decompressor<'static>>,
 }
 
@@ -22,10 +22,22 @@ type R<T> = std::result::Result<T, String>;
 
 /// Inflate a zlib stream into `out`; returns the number of bytes written.
 pub(crate) fn inflate(d: &mut Decoders, input: &[u8], out: &mut [u8]) -> R<usize> {
-    let z = d.inflate.get_or_insert_with(|| flate2::Decompress::new(true));
-    z.reset(true);
-    z.decompress(input, out, flate2::FlushDecompress::Finish).map_err(|e| e.to_string())?;
-    Ok(z.total_out() as usize)
+    let z = d.inflate.get_or_insert_with(libdeflater::Decompressor::new);
+    match z.zlib_decompress(input, out) {
+        Ok(n) => Ok(n),
+        // The stream holds more than the block: libtiff keeps the block's worth and so do we.
+        Err(libdeflater::DecompressionError::InsufficientSpace) => {
+            let mut big = vec![0u8; out.len().saturating_mul(2).max(1024)];
+            match z.zlib_decompress(input, &mut big) {
+                Ok(n) if n >= out.len() => {
+                    out.copy_from_slice(&big[..out.len()]);
+                    Ok(out.len())
+                }
+                _ => Err("Deflate: stream larger than the block".into()),
+            }
+        }
+        Err(e) => Err(format!("Deflate: {e}")),
+    }
 }
 
 /// Decompress one ZSTD frame into `out`.
@@ -231,23 +243,41 @@ impl PredictorSample for f64 {
 /// Undo horizontal differencing (predictor 2) on rows of `row_len` samples, `stride` samples
 /// per pixel.
 pub(crate) fn undo_horizontal<T: PredictorSample>(data: &mut [T], row_len: usize, stride: usize) {
-    if row_len == 0 || stride == 0 {
+    if row_len == 0 || stride == 0 || row_len < stride {
         return;
     }
     for row in data.chunks_exact_mut(row_len) {
+        let (first, rest) = row.split_at_mut(stride);
         match stride {
             1 => {
-                let mut acc = row[0];
-                for v in &mut row[1..] {
+                let mut acc = first[0];
+                for v in rest {
                     acc = v.wrapping_add_bits(acc);
                     *v = acc;
                 }
             }
+            // Up to four samples per pixel (RGB, RGBA, RGB+NIR): unrolled, accumulators in
+            // registers.
+            2 => accumulate::<T, 2>(first, rest),
+            3 => accumulate::<T, 3>(first, rest),
+            4 => accumulate::<T, 4>(first, rest),
             _ => {
                 for i in stride..row.len() {
                     row[i] = row[i].wrapping_add_bits(row[i - stride]);
                 }
             }
+        }
+    }
+}
+
+/// Horizontal accumulation with `N` samples per pixel known at compile time.
+#[inline]
+fn accumulate<T: PredictorSample, const N: usize>(first: &[T], rest: &mut [T]) {
+    let mut acc: [T; N] = std::array::from_fn(|k| first[k]);
+    for px in rest.chunks_exact_mut(N) {
+        for k in 0..N {
+            acc[k] = px[k].wrapping_add_bits(acc[k]);
+            px[k] = acc[k];
         }
     }
 }

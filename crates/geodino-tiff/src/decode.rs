@@ -266,8 +266,9 @@ impl Ctx<'_> {
                     };
                     let need = row_len * nrows * std::mem::size_of::<T>();
                     self.check_plausible(img, index, raw, need)?;
-                    out.clear();
+                    // No need to clear: decompression overwrites every byte or fails.
                     out.resize(row_len * nrows, T::default());
+                    out.truncate(row_len * nrows);
                     let bytes: &mut [u8] = bytemuck::cast_slice_mut(out.as_mut_slice());
                     self.decompress(img, index, raw, bytes, &mut sc.decoders)?;
                     if img.predictor == 3 {
@@ -501,6 +502,38 @@ fn copy_rows<T: Sample>(
     dst: &mut ArrayViewMut3<'_, T>,
 ) {
     let (_, h, w) = dst.dim();
+    // Three bands of RGB-like pixels, the commonest case: one pass over each source row.
+    if d.spp >= 3 && samples.len() == 3 {
+        let (s0, s1, s2) = (samples[0], samples[1], samples[2]);
+        for y in 0..h {
+            let start = (row0 + y - d.first_row) * d.row_len + col0 * d.spp;
+            let src = d.data[start..start + w * d.spp].chunks_exact(d.spp);
+            let mut rows = dst.slice_mut(s![.., y, ..]);
+            let mut it = rows.axis_iter_mut(Axis(0));
+            let (Some(mut a), Some(mut b), Some(mut c)) = (it.next(), it.next(), it.next()) else {
+                return;
+            };
+            match (a.as_slice_mut(), b.as_slice_mut(), c.as_slice_mut()) {
+                (Some(a), Some(b), Some(c)) => {
+                    for (((px, a), b), c) in src.zip(a).zip(b).zip(c) {
+                        *a = px[s0];
+                        *b = px[s1];
+                        *c = px[s2];
+                    }
+                }
+                _ => {
+                    for (((px, a), b), c) in
+                        src.zip(a.iter_mut()).zip(b.iter_mut()).zip(c.iter_mut())
+                    {
+                        *a = px[s0];
+                        *b = px[s1];
+                        *c = px[s2];
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (i, &s) in samples.iter().enumerate() {
         for y in 0..h {
             let start = (row0 + y - d.first_row) * d.row_len;
@@ -513,8 +546,11 @@ fn copy_rows<T: Sample>(
                     None => row.iter_mut().zip(src).for_each(|(o, &v)| *o = v),
                 }
             } else {
-                let src = src[col0 * d.spp + s..].iter().step_by(d.spp);
-                row.iter_mut().zip(src).for_each(|(o, &v)| *o = v);
+                let src = src[col0 * d.spp..].chunks_exact(d.spp);
+                match row.as_slice_mut() {
+                    Some(r) => r.iter_mut().zip(src).for_each(|(o, px)| *o = px[s]),
+                    None => row.iter_mut().zip(src).for_each(|(o, px)| *o = px[s]),
+                }
             }
         }
     }
