@@ -182,7 +182,15 @@ impl ZarrReader {
             if n_bands > 1 {
                 b.description = None;
             }
-            vec![b; n_bands]
+            let mut v = vec![b; n_bands];
+            if let Some(Value::Array(d)) = first.attrs.get("band_descriptions")
+                && d.len() == n_bands
+            {
+                for (bm, d) in v.iter_mut().zip(d) {
+                    bm.description = d.as_str().map(str::to_string);
+                }
+            }
+            v
         } else {
             chosen
                 .iter()
