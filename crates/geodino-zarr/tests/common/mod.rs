@@ -3,15 +3,20 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+
 use std::process::Command;
 
 use geodino_core::RasterRead;
 use geodino_testutil::oracle;
 use serde_json::Value;
 
-/// `tests/oracle.py` of this crate.
+/// `crates/geodino-zarr/tests/oracle.py` (this module is shared by other crates' tests).
 pub fn oracle_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("oracle.py")
+    geodino_testutil::workspace_root()
+        .join("crates")
+        .join("geodino-zarr")
+        .join("tests")
+        .join("oracle.py")
 }
 
 /// GDAL's view (size, geotransform, EPSG, per-band exact statistics) of each dataset name, or
