@@ -53,7 +53,8 @@ enum Source {
 /// `x`/`lon`/`longitude` (resp. `y`/`lat`/`latitude`) is the column (row) axis, else the last two
 /// axes are `(y, x)`; the remaining axis (`band`, `time`, ...) holds the bands. Nodata is the
 /// `_FillValue` attribute (number, `"NaN"` or xarray's base64), else `missing_value`, else the
-/// metadata fill value. Georeferencing: see [`crate`] docs.
+/// metadata fill value (v2, as GDAL does; v3 only when it is NaN, since every v3 array has a
+/// fill value). Georeferencing: see [`crate`] docs.
 #[derive(Debug)]
 pub struct ZarrReader {
     path: PathBuf,
@@ -167,7 +168,15 @@ impl ZarrReader {
             let nodata = ["_FillValue", "missing_value"]
                 .iter()
                 .find_map(|k| n.attrs.get(*k).and_then(|v| parse_fill(v, dtype)))
-                .or_else(|| n.meta.get("fill_value").and_then(|v| parse_fill(v, dtype)));
+                .or_else(|| {
+                    // v2: GDAL reads `fill_value` as nodata (`null`: none). v3 always carries a
+                    // fill value, a storage default rather than a nodata declaration: only a NaN
+                    // fill is taken as nodata there.
+                    n.meta
+                        .get("fill_value")
+                        .and_then(|v| parse_fill(v, dtype))
+                        .filter(|f| n.format == 2 || f.is_nan())
+                });
             let text = |k: &str| n.attrs.get(k).and_then(Value::as_str).map(str::to_string);
             BandMeta {
                 description: text("long_name").or_else(|| text("description")),

@@ -234,3 +234,18 @@ fn writes_are_atomic_and_refuse_to_clobber() {
     );
     assert!(e.unwrap_err().to_string().contains("b.zarr"));
 }
+
+#[test]
+fn v3_without_nodata_reads_back_without_nodata() {
+    // Every v3 array has a fill value; a non-NaN fill is not reported as nodata.
+    let tmp = geodino_testutil::tempdir();
+    let (mut meta, data) = uint16_scene();
+    meta.set_nodata(None);
+    let dest = tmp.path().join("nn.zarr");
+    write(&dest, &meta, &data, &ZarrWriteOptions::default());
+    let r = ZarrReader::open(&dest).unwrap();
+    assert_eq!(r.meta().nodata(0), None);
+    assert_eq!(r.read_all().unwrap(), data);
+    let Some(z) = common::zarr(&dest, "data") else { return };
+    assert!(z["attrs"].get("_FillValue").is_none());
+}
