@@ -106,6 +106,34 @@ fn xarray_v3_store_matches_zarr_python_and_the_v2_twin() {
 }
 
 #[test]
+fn gdal_written_multiband_groups_read_as_one_raster() {
+    // What `gdal_translate -of Zarr` writes: Band1..Band3 + X/Y + _CRS, derived from a shared
+    // GeoTIFF, uncompressed and with blosc-zstd.
+    let Some(tif) = shared_data("geotiff/RGB.byte.tif") else { return };
+    if !geodino_testutil::oracle::gdal() {
+        return;
+    }
+    let tmp = geodino_testutil::tempdir();
+    let Some(g) = common::gdal(&[tif.display().to_string()]) else { return };
+    for (name, extra) in [
+        ("plain.zarr", vec![]),
+        ("blosc.zarr", vec!["-co", "COMPRESS=BLOSC", "-co", "BLOSC_CNAME=zstd"]),
+    ] {
+        let out = tmp.path().join(name);
+        let mut c = std::process::Command::new("gdal_translate");
+        c.args(["-q", "-of", "Zarr", "-co", "BLOCKSIZE=256,256"]).args(extra).arg(&tif).arg(&out);
+        geodino_testutil::oracle::run(&mut c);
+        let r = ZarrReader::open(&out).unwrap();
+        assert_eq!(r.variable(), "/Band1,/Band2,/Band3");
+        assert_eq!((r.meta().block.width, r.meta().block.height), (256, 256));
+        // the same pixels, nodata, geotransform (from the X/Y centres) and CRS as the source
+        common::assert_matches_gdal(&r, &g, name);
+        assert_eq!(r.meta().metadata["GEOTRANSFORM_SOURCE"], "coordinate arrays");
+        assert_eq!(r.meta().metadata["CRS_SOURCE"], "GDAL _CRS");
+    }
+}
+
+#[test]
 fn windows_read_only_the_chunks_they_touch() {
     let Some(src) = shared_data("zarr/zarr_store_v2.zarr") else { return };
     let tmp = geodino_testutil::tempdir();
