@@ -433,6 +433,16 @@ fn build_meta(
     meta.pixel_is_point = point;
     meta.geotransform = geokeys::geotransform(ifd, point);
     meta.crs = keys.as_ref().and_then(GeoKeys::crs);
+    // Several tie points and no transform are ground control points: GDAL gives the dataset no
+    // CRS then (the CRS is the GCPs'); geodino records them as metadata.
+    let ties = ifd.floats(tags::MODEL_TIEPOINT).unwrap_or_default();
+    if meta.geotransform.is_none() && ties.len() >= 12 {
+        meta.metadata.insert("GCP_COUNT".into(), (ties.len() / 6).to_string());
+        if let Some(crs) = meta.crs.take() {
+            let text = crs.epsg_string().or(crs.wkt).unwrap_or_default();
+            meta.metadata.insert("GCP_CRS".into(), text);
+        }
+    }
     if keys.is_some() || meta.geotransform.is_some() {
         meta.metadata.insert("AREA_OR_POINT".into(), if point { "Point" } else { "Area" }.into());
     }

@@ -199,6 +199,14 @@ gdal.Translate(os.path.join(OUT, "point.tif"), os.path.join(OUT, "point_geo.tif"
                metadataOptions=["AREA_OR_POINT=Point"])
 files.append({"file": os.path.join(OUT, "point.tif"), "lossy": 0})
 add("rotated", mem("u8", gt=(300000.0, 8.0, 2.0, 5000000.0, 1.5, -9.0)), ["COMPRESS=LZW"])
+gdal.Translate(os.path.join(OUT, "rotated_point.tif"), os.path.join(OUT, "rotated.tif"),
+               metadataOptions=["AREA_OR_POINT=Point"])
+files.append({"file": os.path.join(OUT, "rotated_point.tif"), "lossy": 0})
+# ground control points only: GDAL reports no geotransform
+gdal.Translate(os.path.join(OUT, "gcps.tif"), mem("u8", gt=None), outputSRS="EPSG:4326",
+               GCPs=[gdal.GCP(10.0, 50.0, 0, 0, 0), gdal.GCP(10.5, 50.0, 0, 66, 0),
+                     gdal.GCP(10.0, 49.7, 0, 0, 44)])
+files.append({"file": os.path.join(OUT, "gcps.tif"), "lossy": 0})
 add("geographic_4326", mem("u8", gt=(-10.0, 0.01, 0.0, 50.0, 0.0, -0.01), epsg=4326), [])
 add("no_georef", mem("u8", gt=None, epsg=None), [])
 USER_CRS = {
