@@ -59,6 +59,13 @@ fn check_info(j: &Value, gi: &Value, oracle_bands: &[Value], what: &str) {
         }
         let s = &jb["stats"];
         let (sum, osum) = (s["sum"].as_f64().unwrap(), ob["sum"].as_f64().unwrap());
+        if j["compression"] == "jpeg" {
+            // Lossy JPEG: geodino-tiff's decoder and GDAL's libjpeg differ by a few levels on
+            // some pixels (see docs/raster-io.md); `--gdal` gives GDAL's exact numbers.
+            assert!((sum - osum).abs() <= 2e-3 * osum.abs(), "{what}: {sum} vs {osum}");
+            assert_eq!(s["valid_count"], ob["valid_count"], "{what}: band {} count", i + 1);
+            continue;
+        }
         if jb["dtype"].as_str().unwrap().starts_with("float") {
             assert!((sum - osum).abs() <= 1e-12 * osum.abs().max(1.0), "{what}: {sum} vs {osum}");
         } else {
@@ -70,7 +77,6 @@ fn check_info(j: &Value, gi: &Value, oracle_bands: &[Value], what: &str) {
     }
 }
 
-#[cfg(feature = "gdal")]
 #[test]
 fn info_json_stats_equals_gdal_on_the_shared_geotiffs() {
     const TIFFS: &[&str] = &[
@@ -99,6 +105,22 @@ fn info_json_stats_equals_gdal_on_the_shared_geotiffs() {
         let j = info(p);
         let gi = oracle::gdalinfo_json(p, false);
         check_info(&j, &gi, o["bands"].as_array().unwrap(), &p.display().to_string());
+        #[cfg(feature = "gdal")]
+        if j["compression"] == "jpeg" {
+            // through GDAL the statistics are GDAL's to the last bit
+            let jg: Value = serde_json::from_str(&ok(&[
+                "info",
+                "--json",
+                "--stats",
+                "--gdal",
+                p.to_str().unwrap(),
+            ]))
+            .unwrap();
+            assert_eq!(jg["driver"], "GTiff");
+            for (i, ob) in o["bands"].as_array().unwrap().iter().enumerate() {
+                assert_eq!(jg["bands"][i]["stats"]["sum"], ob["sum"]);
+            }
+        }
         let ovr = gi["bands"][0]["overviews"].as_array().map_or(0, Vec::len);
         assert_eq!(j["overviews"].as_array().unwrap().len(), ovr);
     }

@@ -4,7 +4,7 @@
 //!
 //! * [`open`] / [`open_with`] → a [`SharedReader`](geodino_core::SharedReader), dispatching on
 //!   directory layout, magic bytes and name: Zarr stores through `geodino-zarr`, GeoTIFFs through
-//!   GDAL until `geodino-tiff`'s reader lands, anything else through GDAL with the `gdal` feature
+//!   `geodino-tiff`'s pure-Rust reader, anything else through GDAL with the `gdal` feature
 //!   (VRT mosaics, `/vsicurl/` paths, every GDAL format); otherwise a clear error naming the file
 //!   and the formats this build supports;
 //! * [`create`] → a [`RasterWrite`](geodino_core::RasterWrite) chosen by extension (`.zarr`:

@@ -40,9 +40,9 @@ pub struct OpenOptions {
 /// Formats this build reads, for error messages.
 pub fn supported_formats() -> &'static str {
     if cfg!(feature = "gdal") {
-        "GeoTIFF/COG (through GDAL until geodino-tiff's reader lands), Zarr v2/v3, and every format GDAL reads"
+        "GeoTIFF/BigTIFF/COG, Zarr v2/v3, and every format GDAL reads"
     } else {
-        "Zarr v2/v3 (GeoTIFF needs geodino-tiff's reader or the `gdal` feature; other formats need the `gdal` feature)"
+        "GeoTIFF/BigTIFF/COG and Zarr v2/v3 (other formats need the `gdal` feature)"
     }
 }
 
@@ -85,8 +85,8 @@ pub fn open(path: impl AsRef<Path>) -> Result<SharedReader> {
     open_with(path, &OpenOptions::default())
 }
 
-/// Open the raster at `path`: Zarr stores through geodino-zarr, GeoTIFFs through GDAL until
-/// geodino-tiff's reader lands, and everything else through GDAL when the `gdal` feature is on.
+/// Open the raster at `path`: Zarr stores through geodino-zarr, GeoTIFFs through geodino-tiff's
+/// pure-Rust reader, and everything else through GDAL when the `gdal` feature is on.
 ///
 /// # Errors
 /// See [`open`].
@@ -101,13 +101,7 @@ pub fn open_with(path: impl AsRef<Path>, opts: &OpenOptions) -> Result<SharedRea
             let z = geodino_zarr::ZarrOpenOptions { variable: opts.variable.clone() };
             Ok(Arc::new(ZarrReader::open_with(path, &z)?))
         }
-        Format::GeoTiff => open_gdal(path).map_err(|e| match e {
-            Error::Unsupported { .. } if !cfg!(feature = "gdal") => Error::unsupported(
-                path,
-                format!("GeoTIFF; this build reads {}", supported_formats()),
-            ),
-            other => other,
-        }),
+        Format::GeoTiff => Ok(Arc::new(geodino_tiff::GeoTiffReader::open(path)?)),
         Format::Other => open_gdal(path).map_err(|e| match e {
             Error::Unsupported { .. } if !cfg!(feature = "gdal") => Error::format(
                 path,

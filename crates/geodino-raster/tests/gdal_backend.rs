@@ -82,6 +82,49 @@ fn gdal_backend_matches_gdal_python_on_every_shared_geotiff() {
 }
 
 #[test]
+fn gdal_backend_agrees_with_the_pure_rust_geotiff_reader() {
+    for t in TIFFS {
+        let Some(p) = shared_data(&format!("geotiff/{t}")) else { return };
+        let ours = open(&p).unwrap();
+        let gd = GdalReader::open(&p).unwrap();
+        let (a, b) = (ours.meta(), gd.meta());
+        assert_eq!(a.metadata.get("GDAL_DRIVER"), None, "{t}: read by geodino-tiff");
+        assert_eq!(
+            (a.width, a.height, a.band_count(), a.dtype),
+            (b.width, b.height, b.band_count(), b.dtype),
+            "{t}"
+        );
+        assert_eq!(a.geotransform, b.geotransform, "{t}: geotransform");
+        assert_eq!(
+            a.crs.as_ref().and_then(|c| c.epsg),
+            b.crs.as_ref().and_then(|c| c.epsg),
+            "{t}: EPSG"
+        );
+        assert_eq!(a.block, b.block, "{t}: block");
+        assert_eq!(a.overviews, b.overviews, "{t}: overviews");
+        for i in 0..a.band_count() {
+            assert_eq!(a.nodata(i), b.nodata(i), "{t}: nodata");
+        }
+        for w in probe_windows(a.width, a.height) {
+            if a.compression == geodino_core::Compression::Jpeg {
+                // Lossy JPEG: decoders (libjpeg in GDAL, a Rust decoder in geodino-tiff) differ
+                // in IDCT and chroma upsampling rounding, so compare pixels within a tolerance.
+                let bands: Vec<usize> = (0..a.band_count()).collect();
+                let x = ours.read_window(&bands, w).unwrap().to_f64();
+                let y = gd.read_window(&bands, w).unwrap().to_f64();
+                let d: Vec<f64> = x.iter().zip(y.iter()).map(|(p, q)| (p - q).abs()).collect();
+                let max = d.iter().cloned().fold(0.0, f64::max);
+                let mean = d.iter().sum::<f64>() / d.len() as f64;
+                eprintln!("{t} {w}: JPEG max |diff| {max}, mean |diff| {mean:.4}");
+                assert!(max <= 8.0 && mean <= 0.5, "{t}: window {w}: max {max} mean {mean}");
+            } else {
+                assert_eq!(checksum(ours.as_ref(), w), checksum(&gd, w), "{t}: window {w}");
+            }
+        }
+    }
+}
+
+#[test]
 fn gdal_backend_agrees_with_the_zarr_reader() {
     let Some(zip) = shared_data("zarr/byte_no_cf.zarr.zip") else { return };
     let Some(v2) = shared_data("zarr/zarr_store_v2.zarr") else { return };
