@@ -277,12 +277,15 @@ fn bad_input_fails_with_the_file_named_and_no_panic() {
     std::fs::write(bad.join(".zgroup"), "{\"zarr_format\": 2}").unwrap();
     std::fs::create_dir(bad.join("a")).unwrap();
     std::fs::write(bad.join("a").join(".zarray"), "{\"zarr_format\": 2, \"shape\": [").unwrap();
+    let trunc = d.join("trunc.tif");
+    std::fs::write(&trunc, b"II*\0\x08\0\0\0\xff").unwrap();
     let missing = d.join("missing.zarr");
     let out = d.join("out.zarr");
     let cases: Vec<(Vec<String>, String)> = vec![
         (vec!["info".into(), missing.display().to_string()], "missing.zarr".into()),
         (vec!["info".into(), "--json".into(), txt.display().to_string()], "notes.txt".into()),
         (vec!["info".into(), bad.display().to_string()], "bad.zarr/a/.zarray".into()),
+        (vec!["info".into(), "--stats".into(), trunc.display().to_string()], "trunc.tif".into()),
         (
             vec!["convert".into(), bad.display().to_string(), out.display().to_string()],
             "bad.zarr".into(),
@@ -319,5 +322,5 @@ fn bad_input_fails_with_the_file_named_and_no_panic() {
     }
     assert!(!out.exists(), "no half-written output");
     let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(left.len(), 2, "no temporary files left: {left:?}");
+    assert_eq!(left.len(), 3, "no temporary files left: {left:?}");
 }

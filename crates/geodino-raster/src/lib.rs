@@ -11,18 +11,20 @@
 //!   Zarr v3 sharded zstd or v2; `.tif`: tiled GeoTIFF or COG);
 //! * [`band_stats`]: exact per-band statistics over valid pixels, block by block in parallel;
 //! * [`block_windows`], [`processing_windows`], [`read_windows_par`]: block-aligned iteration
-//!   and parallel window reads;
+//!   and parallel window reads; [`copy_into`]: a streamed, bounded-memory copy into a writer;
 //! * [`GdalReader`] / [`GdalWriter`] (feature `gdal`): the GDAL backend. GDAL 3.6 datasets are
 //!   not thread-safe, so the reader keeps a pool of datasets, one per concurrent reader.
 //!
 //! Errors are [`geodino_core::Error`], the raster error every backend shares.
 
+mod copy;
 #[cfg(feature = "gdal")]
 mod gdal_backend;
 mod open;
 mod stats;
 mod windows;
 
+pub use copy::copy_into;
 #[cfg(feature = "gdal")]
 pub use gdal_backend::{GdalReader, GdalWriter};
 pub use open::{
