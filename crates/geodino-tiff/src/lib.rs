@@ -33,5 +33,6 @@ mod layout;
 mod reader;
 mod source;
 pub mod tags;
+pub mod write;
 
 pub use reader::{GeoTiffReader, TiffStructure};
