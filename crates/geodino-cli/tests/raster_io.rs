@@ -232,7 +232,6 @@ fn geodino_raster_window_sum(src: &Path, band0: usize, w: (usize, usize, usize, 
     j["bands"][0]["stats"]["sum"].as_f64().unwrap()
 }
 
-#[cfg(feature = "gdal")]
 #[test]
 fn convert_geotiff_to_zarr_and_back_to_a_valid_cog() {
     let Some(src) = shared_data("geotiff/rgb_lzw.tif") else { return };

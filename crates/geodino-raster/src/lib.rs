@@ -8,11 +8,12 @@
 //!   (VRT mosaics, `/vsicurl/` paths, every GDAL format); otherwise a clear error naming the file
 //!   and the formats this build supports;
 //! * [`create`] → a [`RasterWrite`](geodino_core::RasterWrite) chosen by extension (`.zarr`:
-//!   Zarr v3 sharded zstd or v2; `.tif`: tiled GeoTIFF or COG);
+//!   Zarr v3 sharded zstd or v2; `.tif`: `geodino-tiff`'s tiled GeoTIFF or COG writer);
 //! * [`band_stats`]: exact per-band statistics over valid pixels, block by block in parallel;
 //! * [`block_windows`], [`processing_windows`], [`read_windows_par`]: block-aligned iteration
 //!   and parallel window reads; [`copy_into`]: a streamed, bounded-memory copy into a writer;
-//! * [`GdalReader`] / [`GdalWriter`] (feature `gdal`): the GDAL backend. GDAL 3.6 datasets are
+//! * [`GdalReader`] / [`GdalWriter`] (feature `gdal`): the GDAL backend (the writer is an
+//!   alternative GeoTIFF/COG writer through GDAL's drivers, not used by [`create`]). GDAL 3.6 datasets are
 //!   not thread-safe, so the reader keeps a pool of datasets, one per concurrent reader.
 //!
 //! Errors are [`geodino_core::Error`], the raster error every backend shares.

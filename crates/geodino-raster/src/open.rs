@@ -131,15 +131,16 @@ pub struct CreateOptions {
     pub compress: Option<Compression>,
     /// Zarr output as v2 in GDAL's layout (readable by GDAL 3.6) instead of v3 sharded.
     pub zarr_v2: bool,
-    /// Block (GeoTIFF tile, Zarr chunk) edge in pixels (default 256; 512 for COG).
+    /// Block (GeoTIFF tile, Zarr chunk) edge in pixels (default 256; 512 for COG; GeoTIFF tiles
+    /// are multiples of 16).
     pub block: Option<usize>,
     /// Replace an existing destination.
     pub overwrite: bool,
 }
 
 /// Create a raster described by `meta` at `path`, choosing the writer from the extension:
-/// `.zarr` → Zarr v3 sharded zstd (or v2 with `zarr_v2`); `.tif`/`.tiff` → tiled GeoTIFF or COG
-/// (through GDAL until geodino-tiff's writer lands). Nothing appears at `path` until
+/// `.zarr` → Zarr v3 sharded zstd (or v2 with `zarr_v2`); `.tif`/`.tiff` → geodino-tiff's
+/// tiled GeoTIFF or COG (with internal overviews). Nothing appears at `path` until
 /// [`RasterWrite::finish`] succeeds.
 ///
 /// # Errors
@@ -198,27 +199,41 @@ pub fn create(
     )))
 }
 
-#[cfg(feature = "gdal")]
 fn create_tiff(
     path: &Path,
     meta: &RasterMeta,
     opts: &CreateOptions,
 ) -> Result<Box<dyn RasterWrite>> {
-    let compress = opts.compress.clone().unwrap_or(Compression::Deflate);
-    let block = opts.block.unwrap_or(if opts.cog { 512 } else { 256 });
-    Ok(Box::new(crate::GdalWriter::create(path, meta, opts.cog, &compress, block, opts.overwrite)?))
-}
-
-#[cfg(not(feature = "gdal"))]
-fn create_tiff(
-    path: &Path,
-    _meta: &RasterMeta,
-    _opts: &CreateOptions,
-) -> Result<Box<dyn RasterWrite>> {
-    Err(Error::unsupported(
-        path,
-        "GeoTIFF output needs geodino-tiff's writer (not yet in this build) or the `gdal` feature",
-    ))
+    use geodino_tiff::write::{
+        GeoTiffWriter, Layout, Overviews, TiffCompression, TiffWriteOptions,
+    };
+    if path.exists() && !opts.overwrite {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "already exists (use overwrite)",
+            ),
+        ));
+    }
+    let compression = match &opts.compress {
+        None => TiffCompression::Deflate,
+        Some(c) => TiffCompression::from_core(c).ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: GeoTIFF output takes zstd, deflate, lzw or none compression, not {}",
+                path.display(),
+                c.name()
+            ))
+        })?,
+    };
+    let to = TiffWriteOptions {
+        layout: if opts.cog { Layout::Cog } else { Layout::Tiled },
+        overviews: if opts.cog { Overviews::Auto } else { Overviews::None },
+        compression,
+        tile_size: opts.block.unwrap_or(if opts.cog { 512 } else { 256 }),
+        ..TiffWriteOptions::default()
+    };
+    Ok(Box::new(GeoTiffWriter::create(path, meta, &to)?))
 }
 
 #[cfg(test)]
