@@ -171,33 +171,44 @@ pub fn gdal_readback(paths: &[&Path]) -> Option<Vec<Readback>> {
     )
 }
 
-/// GDAL's COG driver's overviews of the same full-resolution pixels, one byte vector per
-/// level (band-sequential). `None` when GDAL's Python is missing.
+/// GDAL's COG driver's overviews of the same full-resolution pixels as each of `paths`:
+/// per file, the overview sizes and one byte vector per level (band-sequential). One Python
+/// process for all. `None` when GDAL's Python is missing.
 pub fn gdal_cog_overviews(
-    path: &Path,
+    paths: &[&Path],
     resampling: &str,
     block: usize,
-) -> Option<(Vec<(usize, usize)>, Vec<Vec<u8>>)> {
+) -> Option<Vec<(Vec<(usize, usize)>, Vec<Vec<u8>>)>> {
     let py = oracle::gdal_python()?;
     let dir = geodino_testutil::tempdir();
-    let prefix = dir.path().join("gdal");
     let mut cmd = Command::new(py);
     cmd.arg(script("gdal_cog_overviews.py"))
-        .arg(path)
         .arg(resampling)
         .arg(block.to_string())
-        .arg(&prefix);
-    let out: serde_json::Value = serde_json::from_str(oracle::run(&mut cmd).trim()).unwrap();
-    let sizes: Vec<(usize, usize)> = out["overviews"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s[0].as_u64().unwrap() as usize, s[1].as_u64().unwrap() as usize))
-        .collect();
-    let levels = (1..=sizes.len())
-        .map(|k| std::fs::read(format!("{}.level{k}.bin", prefix.display())).unwrap())
-        .collect();
-    Some((sizes, levels))
+        .arg(dir.path())
+        .args(paths);
+    let out = oracle::run(&mut cmd);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), paths.len(), "GDAL made overviews for every file");
+    Some(
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let sizes: Vec<(usize, usize)> = v["overviews"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| (s[0].as_u64().unwrap() as usize, s[1].as_u64().unwrap() as usize))
+                    .collect();
+                let levels = (1..=sizes.len())
+                    .map(|k| std::fs::read(dir.path().join(format!("{i}.level{k}.bin"))).unwrap())
+                    .collect();
+                (sizes, levels)
+            })
+            .collect(),
+    )
 }
 
 /// GDAL's COG validator (full check): `(valid, its output)`. `None` when missing.
