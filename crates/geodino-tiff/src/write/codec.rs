@@ -134,15 +134,17 @@ pub(crate) fn compress(
 }
 
 thread_local! {
-    /// One libdeflate compressor per thread and level (allocating one costs more than a tile).
-    static DEFLATERS: RefCell<Vec<(i32, libdeflater::Compressor)>> = const { RefCell::new(Vec::new()) };
+    /// One libdeflate compressor per thread and level (allocating one costs more than a tile),
+    /// and one output buffer of the compressor's bound, reused from tile to tile.
+    static DEFLATERS: RefCell<(Vec<(i32, libdeflater::Compressor)>, Vec<u8>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// zlib-wrapped deflate (TIFF compression 8) with libdeflate at `level` (0–12; GDAL's `ZLEVEL`
 /// default is 6).
 fn deflate(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     DEFLATERS.with(|cell| {
-        let mut cache = cell.borrow_mut();
+        let (cache, buf) = &mut *cell.borrow_mut();
         let i = match cache.iter().position(|(l, _)| *l == level) {
             Some(i) => i,
             None => {
@@ -153,12 +155,14 @@ fn deflate(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
             }
         };
         let c = &mut cache[i].1;
-        let mut out = vec![0u8; c.zlib_compress_bound(raw.len())];
+        let bound = c.zlib_compress_bound(raw.len());
+        if buf.len() < bound {
+            buf.resize(bound, 0);
+        }
         let n = c
-            .zlib_compress(raw, &mut out)
+            .zlib_compress(raw, &mut buf[..bound])
             .map_err(|e| std::io::Error::other(format!("deflate: {e:?}")))?;
-        out.truncate(n);
-        Ok(out)
+        Ok(buf[..n].to_vec())
     })
 }
 

@@ -66,8 +66,8 @@ pub struct WriterStats {
     pub pending_bytes: usize,
     /// Largest number of partly written tiles seen.
     pub peak_pending_tiles: usize,
-    /// Largest pixel memory seen: partly written tiles plus the batch of finished tiles being
-    /// reduced and compressed.
+    /// Largest pixel memory seen: partly written tiles, the batch of finished tiles being
+    /// reduced and compressed, and tile buffers kept for reuse.
     pub peak_pending_bytes: usize,
     /// Tiles compressed so far (all written levels).
     pub tiles_encoded: usize,
