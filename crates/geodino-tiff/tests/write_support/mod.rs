@@ -213,15 +213,27 @@ pub fn gdal_cog_overviews(
 
 /// GDAL's COG validator (full check): `(valid, its output)`. `None` when missing.
 pub fn validate_cog(path: &Path) -> Option<(bool, String)> {
+    validate_cogs(&[path]).map(|mut v| v.remove(0))
+}
+
+/// GDAL's COG validator (the full check of `--full-check=yes`: IFD and data order, tile
+/// leaders and trailers) on several files in one Python process: per file `(valid, errors
+/// and warnings as text)`. `None` when missing.
+pub fn validate_cogs(paths: &[&Path]) -> Option<Vec<(bool, String)>> {
     let py = oracle::gdal_python()?;
-    let out = Command::new(py)
-        .args(["-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", "--full-check=yes"])
-        .arg(path)
-        .output()
-        .expect("run the COG validator");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Some((out.status.success() && text.contains("is a valid cloud optimized GeoTIFF"), text))
+    let mut cmd = Command::new(py);
+    cmd.arg(script("validate_cogs.py")).args(paths);
+    let out = oracle::run(&mut cmd);
+    let v: Vec<(bool, String)> = out
+        .lines()
+        .map(|l| {
+            let j: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            let errors = j["errors"].as_array().unwrap();
+            (errors.is_empty(), j.to_string())
+        })
+        .collect();
+    assert_eq!(v.len(), paths.len(), "validated every file");
+    Some(v)
 }
 
 /// Files in `dir` (names), sorted: to check that nothing but the expected output is left.
