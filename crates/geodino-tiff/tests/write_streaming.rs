@@ -92,7 +92,8 @@ fn large_raster_in_row_bands_keeps_memory_bounded() {
 }
 
 /// Windows in any order — shuffled, unaligned, some pixels rewritten before their tile is
-/// complete — give a file byte-identical to one written in row order.
+/// complete — give a file byte-identical to one written in row order, and so does any
+/// number of compression threads.
 #[test]
 fn windows_in_any_order_give_identical_files() {
     let dir = geodino_testutil::tempdir();
@@ -132,6 +133,14 @@ fn windows_in_any_order_give_identical_files() {
     wr.finish().unwrap();
 
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "files differ");
+
+    // and whatever the number of compression threads
+    for threads in [1, 3] {
+        let c = dir.path().join(format!("threads{threads}.tif"));
+        let o = TiffWriteOptions { threads, ..opts.clone() };
+        geodino_tiff::write::write_geotiff(&c, &m, &data, &o).unwrap();
+        assert!(std::fs::read(&a).unwrap() == std::fs::read(&c).unwrap(), "{threads} threads");
+    }
 }
 
 /// Rewriting a tile after it was completed (and compressed) is refused with a clear error,
