@@ -11,8 +11,8 @@ use geodino_tiff::write::{
     Overviews, Resampling, TiffCompression, TiffWriteOptions, overview_sizes, write_geotiff,
 };
 use write_support::{
-    decode, gdal_cog_overviews, gdal_readback, random_buffer, smooth_buffer, validate_cog,
-    validate_cogs,
+    GdalOverviews, decode, gdal_overviews, gdal_readback, random_buffer, smooth_buffer,
+    validate_cog, validate_cogs,
 };
 
 fn meta(w: usize, h: usize, bands: usize, dt: DataType) -> RasterMeta {
@@ -107,18 +107,19 @@ struct Compare<'a> {
 }
 
 /// For each case: the largest |ours − GDAL| over every overview level, the number of
-/// differing pixels and the number compared. GDAL computes its overviews with its COG driver
-/// from the full-resolution pixels of the oracle file (normally our file itself). Two Python
-/// processes in all.
+/// differing pixels and the number compared. GDAL computes its overviews (`method`) from the
+/// full-resolution pixels of the oracle file (normally our file itself). Two Python processes
+/// in all.
 fn compare_with_gdal(
     cases: &[Compare<'_>],
+    method: GdalOverviews,
     resampling: &str,
     block: usize,
 ) -> Option<Vec<(f64, usize, usize)>> {
     let ours: Vec<&Path> = cases.iter().map(|c| c.ours).collect();
     let oracles: Vec<&Path> = cases.iter().map(|c| c.oracle).collect();
     let back = gdal_readback(&ours)?;
-    let gdal = gdal_cog_overviews(&oracles, resampling, block)?;
+    let gdal = gdal_overviews(&oracles, method, resampling, block)?;
     let mut out = Vec::new();
     for ((case, rb), (sizes, gdal_levels)) in cases.iter().zip(&back).zip(&gdal) {
         let ours_sizes: Vec<(usize, usize)> = rb.info["overviews"]
@@ -130,7 +131,7 @@ fn compare_with_gdal(
         assert_eq!(
             &ours_sizes,
             sizes,
-            "{}: overview sizes differ from GDAL's COG driver",
+            "{}: overview sizes differ from GDAL's ({method:?})",
             case.ours.display()
         );
         let (mut worst, mut ndiff, mut n) = (0.0f64, 0usize, 0usize);
@@ -218,24 +219,27 @@ fn average_overviews_match_gdal() {
         .iter()
         .map(|f| Compare { ours: &f.0, dt: f.1, oracle: &f.2, oracle_dt: f.3 })
         .collect();
-    let Some(results) = compare_with_gdal(&cases, "AVERAGE", ts) else { return };
-    for (f, (worst, ndiff, n)) in files.iter().zip(results) {
-        let (dt, nodata) = (f.1, f.4);
-        let exact = !matches!(dt, DataType::Uint32 | DataType::Int32 | DataType::Float64);
-        let magnitude = match dt {
-            DataType::Uint32 => 4.0e9,
-            DataType::Int32 => 2.0e9,
-            _ => 80.0,
-        };
-        let tol = if exact { 0.0 } else { magnitude * 2f64.powi(-22) };
-        eprintln!(
-            "{dt} nodata={nodata:?}: {ndiff}/{n} overview pixels differ, max |diff| {worst:e} \
-             (tolerance {tol:e})"
-        );
-        assert!(
-            worst <= tol,
-            "{dt} nodata={nodata:?}: max |diff| {worst} > {tol} ({ndiff}/{n} differ)"
-        );
+    // 512 x 384 in 64-pixel tiles: three levels, the same for the COG driver and gdaladdo
+    for method in [GdalOverviews::Cog, GdalOverviews::Gdaladdo { levels: 3 }] {
+        let Some(results) = compare_with_gdal(&cases, method, "AVERAGE", ts) else { return };
+        for (f, (worst, ndiff, n)) in files.iter().zip(results) {
+            let (dt, nodata) = (f.1, f.4);
+            let exact = !matches!(dt, DataType::Uint32 | DataType::Int32 | DataType::Float64);
+            let magnitude = match dt {
+                DataType::Uint32 => 4.0e9,
+                DataType::Int32 => 2.0e9,
+                _ => 80.0,
+            };
+            let tol = if exact { 0.0 } else { magnitude * 2f64.powi(-22) };
+            eprintln!(
+                "{method:?} {dt} nodata={nodata:?}: {ndiff}/{n} overview pixels differ, max \
+                 |diff| {worst:e} (tolerance {tol:e})"
+            );
+            assert!(
+                worst <= tol,
+                "{method:?} {dt} nodata={nodata:?}: max |diff| {worst} > {tol} ({ndiff}/{n} differ)"
+            );
+        }
     }
 }
 
@@ -259,7 +263,7 @@ fn odd_sizes_stay_close_to_gdal() {
     .unwrap();
     assert_valid(&p);
     let Some(back) = gdal_readback(&[&p]) else { return };
-    let Some(gdal) = gdal_cog_overviews(&[&p], "AVERAGE", ts) else { return };
+    let Some(gdal) = gdal_overviews(&[&p], GdalOverviews::Cog, "AVERAGE", ts) else { return };
     let range = 65535.0;
     for (k, g) in gdal[0].1.iter().enumerate() {
         let a = decode(&back[0].levels[k + 1], dt);
@@ -320,7 +324,9 @@ fn class_rasters_use_mode_or_nearest() {
                 oracle_dt: DataType::Uint8,
             })
             .collect();
-        let Some(results) = compare_with_gdal(&cases, gdal_name, ts) else { return };
+        let Some(results) = compare_with_gdal(&cases, GdalOverviews::Cog, gdal_name, ts) else {
+            return;
+        };
         for (f, (worst, ndiff, n)) in these.iter().zip(results) {
             let name = f.0.file_name().unwrap().to_string_lossy();
             eprintln!("{name}: {ndiff}/{n} overview pixels differ from GDAL {gdal_name}");

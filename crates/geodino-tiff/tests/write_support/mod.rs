@@ -171,20 +171,33 @@ pub fn gdal_readback(paths: &[&Path]) -> Option<Vec<Readback>> {
     )
 }
 
-/// GDAL's COG driver's overviews of the same full-resolution pixels as each of `paths`:
-/// per file, the overview sizes and one byte vector per level (band-sequential). One Python
-/// process for all. `None` when GDAL's Python is missing.
-pub fn gdal_cog_overviews(
+/// Who builds GDAL's reference overviews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GdalOverviews {
+    /// GDAL's COG driver (`OVERVIEW_RESAMPLING`), which picks the levels itself.
+    Cog,
+    /// `gdaladdo -r ...` (`BuildOverviews`) with factors 2, 4, ..., 2^levels.
+    Gdaladdo { levels: usize },
+}
+
+/// GDAL's overviews of the same full-resolution pixels as each of `paths`: per file, the
+/// overview sizes and one byte vector per level (band-sequential). One Python process for all.
+/// `None` when GDAL's Python is missing.
+pub fn gdal_overviews(
     paths: &[&Path],
+    method: GdalOverviews,
     resampling: &str,
     block: usize,
 ) -> Option<Vec<(Vec<(usize, usize)>, Vec<Vec<u8>>)>> {
     let py = oracle::gdal_python()?;
     let dir = geodino_testutil::tempdir();
+    let (m, levels) = match method {
+        GdalOverviews::Cog => ("cog", 0),
+        GdalOverviews::Gdaladdo { levels } => ("gdaladdo", levels),
+    };
     let mut cmd = Command::new(py);
-    cmd.arg(script("gdal_cog_overviews.py"))
-        .arg(resampling)
-        .arg(block.to_string())
+    cmd.arg(script("gdal_overviews.py"))
+        .args([m, resampling, &block.to_string(), &levels.to_string()])
         .arg(dir.path())
         .args(paths);
     let out = oracle::run(&mut cmd);
