@@ -51,7 +51,14 @@ fn large_raster_in_row_bands_keeps_memory_bounded() {
         let st = w.stats();
         peak_seen = peak_seen.max(st.pending_bytes);
     }
-    let stats: WriterStats = w.finish().unwrap();
+    let mut calls: Vec<(u64, u64)> = Vec::new();
+    let stats: WriterStats = w.finish_with_progress(&mut |d, t| calls.push((d, t))).unwrap();
+    // progress of the final copy: from 0 to the total, monotonic, in a few steps
+    let total = calls[0].1;
+    assert_eq!(calls.first(), Some(&(0, total)));
+    assert_eq!(calls.last(), Some(&(total, total)));
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0 && w[1].1 == total));
+    assert!(total >= stats.scratch_bytes && calls.len() >= 2);
     let tile_bytes = ts * ts;
     let tiles_per_row: usize = [16, 8, 4, 2, 1].iter().sum();
     let bound = 2 * tiles_per_row * tile_bytes;
