@@ -205,7 +205,7 @@ impl SslObjective {
     /// [`SslError::Config`] for a non-positive temperature, a KoLeo group smaller than 2 or
     /// inconsistent Gram options.
     pub fn new(cfg: &SslLossConfig) -> Result<Self> {
-        if !(cfg.student_temp > 0.0) {
+        if cfg.student_temp.is_nan() || cfg.student_temp <= 0.0 {
             return Err(SslError::Config(format!(
                 "student_temp must be > 0, got {}",
                 cfg.student_temp
