@@ -37,10 +37,10 @@ fn sinkhorn_core(logits: &Tensor, teacher_temp: f64, b: f64, n_iterations: usize
         for _ in 0..n_iterations {
             // Rows (prototypes): total weight per prototype 1/K.
             q = &q / q.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-            q = q / k;
+            q /= k;
             // Columns (samples): total weight per sample 1/B.
             q = &q / q.sum_dim_intlist([0i64].as_slice(), true, Kind::Float);
-            q = q / b;
+            q /= b;
         }
         (q * b).tr().contiguous()
     })

@@ -338,7 +338,7 @@ impl SslObjective {
             + &koleo * weights.koleo
             + &ibot * weights.ibot;
         if let Some(gl) = &gram {
-            total = total + gl * weights.gram;
+            total += gl * weights.gram;
         }
         Ok(LossBreakdown { dino_global, dino_local, ibot, koleo, gram, total, weights })
     }

@@ -148,7 +148,7 @@ fn dino_sinkhorn_knopp_matches_reference() {
     );
     // each row is a distribution
     let rows = probs.sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
-    assert_close("row sums", &values(&rows), &vec![1.0; 6], 1e-5, 0.0);
+    assert_close("row sums", &values(&rows), &[1.0; 6], 1e-5, 0.0);
 }
 
 #[test]
