@@ -188,40 +188,55 @@ pub fn adjust_hue(mut img: ArrayViewMut3<'_, f32>, factor: f32) {
         return;
     }
     let (_, h, w) = img.dim();
-    for y in 0..h {
-        for x in 0..w {
-            let (r, g, b) = (img[[0, y, x]], img[[1, y, x]], img[[2, y, x]]);
-            let maxc = r.max(g).max(b);
-            let minc = r.min(g).min(b);
-            let eqc = maxc == minc;
-            let cr = maxc - minc;
-            let s = cr / if eqc { 1.0 } else { maxc };
-            let crd = if eqc { 1.0 } else { cr };
-            let (rc, gc, bc) = ((maxc - r) / crd, (maxc - g) / crd, (maxc - b) / crd);
-            let hr = if maxc == r { bc - gc } else { 0.0 };
-            let hg = if maxc == g && maxc != r { 2.0 + rc - bc } else { 0.0 };
-            let hb = if maxc != g && maxc != r { 4.0 + gc - rc } else { 0.0 };
-            let hue = ((hr + hg + hb) / 6.0 + 1.0) % 1.0;
-            let hue = (hue + factor).rem_euclid(1.0);
-            let v = maxc;
-            let i = (hue * 6.0).floor();
-            let f = hue * 6.0 - i;
-            let i = (i as i64).rem_euclid(6) as usize;
-            let p = (v * (1.0 - s)).clamp(0.0, 1.0);
-            let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
-            let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
-            let (nr, ng, nb) = match i {
-                0 => (v, t, p),
-                1 => (q, v, p),
-                2 => (p, v, t),
-                3 => (p, q, v),
-                4 => (t, p, v),
-                _ => (v, p, q),
-            };
-            img[[0, y, x]] = nr;
-            img[[1, y, x]] = ng;
-            img[[2, y, x]] = nb;
+    if let Some(all) = img.as_slice_mut() {
+        // Standard layout: the three bands are consecutive planes.
+        let (r, rest) = all.split_at_mut(h * w);
+        let (g, rest) = rest.split_at_mut(h * w);
+        let b = &mut rest[..h * w];
+        for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+            (*r, *g, *b) = shift_hue(*r, *g, *b, factor);
         }
+        return;
+    }
+    let (r, rest) = img.view_mut().split_at(Axis(0), 1);
+    let (g, rest) = rest.split_at(Axis(0), 1);
+    let b = rest.slice_move(s![0..1, .., ..]);
+    Zip::from(r).and(g).and(b).for_each(|r, g, b| {
+        let (nr, ng, nb) = shift_hue(*r, *g, *b, factor);
+        (*r, *g, *b) = (nr, ng, nb);
+    });
+}
+
+/// One pixel of [`adjust_hue`].
+fn shift_hue(r: f32, g: f32, b: f32, factor: f32) -> (f32, f32, f32) {
+    let maxc = r.max(g).max(b);
+    let minc = r.min(g).min(b);
+    let eqc = maxc == minc;
+    let cr = maxc - minc;
+    let s = cr / if eqc { 1.0 } else { maxc };
+    let crd = if eqc { 1.0 } else { cr };
+    let (rc, gc, bc) = ((maxc - r) / crd, (maxc - g) / crd, (maxc - b) / crd);
+    let hr = if maxc == r { bc - gc } else { 0.0 };
+    let hg = if maxc == g && maxc != r { 2.0 + rc - bc } else { 0.0 };
+    let hb = if maxc != g && maxc != r { 4.0 + gc - rc } else { 0.0 };
+    // torch.fmod(h/6 + 1, 1) and Python-style `% 1.0`: both `x − floor(x)` here, exactly.
+    let frac = |x: f32| x - x.floor();
+    let hue = frac((hr + hg + hb) / 6.0 + 1.0);
+    let hue = frac(hue + factor);
+    let v = maxc;
+    let i = (hue * 6.0).floor();
+    let f = hue * 6.0 - i;
+    let i = (i as i64).rem_euclid(6) as usize;
+    let p = (v * (1.0 - s)).clamp(0.0, 1.0);
+    let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
+    let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
+    match i {
+        0 => (v, t, p),
+        1 => (q, v, p),
+        2 => (p, v, t),
+        3 => (p, q, v),
+        4 => (t, p, v),
+        _ => (v, p, q),
     }
 }
 
@@ -360,19 +375,24 @@ pub fn gaussian_blur(img: ArrayView3<'_, f32>, kernel_size: usize, sigma: f32) -
     let (c, h, w) = img.dim();
     let mut tmp = Array3::<f32>::zeros((c, h, w));
     let mut out = Array3::<f32>::zeros((c, h, w));
-    let xi: Vec<Vec<usize>> = (0..w as i64)
-        .map(|x| (0..kernel_size as i64).map(|t| reflect(x + t - pad, w)).collect())
-        .collect();
+    let pad_u = pad as usize;
     let yi: Vec<Vec<usize>> = (0..h as i64)
         .map(|y| (0..kernel_size as i64).map(|t| reflect(y + t - pad, h)).collect())
         .collect();
+    // A reflect-padded copy of one row, reused.
+    let mut padded = vec![0.0f32; w + 2 * pad_u];
     for ch in 0..c {
         let src = img.index_axis(Axis(0), ch);
         let mut t = tmp.index_axis_mut(Axis(0), ch);
         for y in 0..h {
             let row = src.row(y);
-            for x in 0..w {
-                t[[y, x]] = xi[x].iter().zip(&k).map(|(&j, &kv)| kv * row[j]).sum();
+            for (i, p) in padded.iter_mut().enumerate() {
+                *p = row[reflect(i as i64 - pad, w)];
+            }
+            let mut trow = t.row_mut(y);
+            for (x, out) in trow.iter_mut().enumerate() {
+                let window = &padded[x..x + kernel_size];
+                *out = window.iter().zip(&k).map(|(&v, &kv)| kv * v).sum();
             }
         }
         let t = tmp.index_axis(Axis(0), ch);

@@ -81,13 +81,18 @@ pub fn resize_bicubic(
         let band = img.index_axis(Axis(0), ch);
         // Horizontal pass: [rows, w] -> [rows, out_w]
         for (r, mut trow) in tmp.axis_iter_mut(Axis(0)).enumerate() {
-            let src = band.row(row_lo + r);
-            for (o, t) in tx.iter().enumerate() {
-                let mut acc = 0.0f32;
-                for (k, &wgt) in t.weights.iter().enumerate() {
-                    acc += wgt * src[t.start + k];
+            let row = band.row(row_lo + r);
+            let owned;
+            let src: &[f32] = match row.as_slice() {
+                Some(s) => s,
+                None => {
+                    owned = row.to_vec();
+                    &owned
                 }
-                trow[o] = acc;
+            };
+            for (o, t) in tx.iter().enumerate() {
+                let window = &src[t.start..t.start + t.weights.len()];
+                trow[o] = window.iter().zip(&t.weights).map(|(&v, &wgt)| wgt * v).sum();
             }
         }
         // Vertical pass: [rows, out_w] -> [out_h, out_w]
