@@ -1,7 +1,5 @@
 //! The crate's error type.
 
-use std::path::PathBuf;
-
 /// Everything that can go wrong in `geodino-ssl`.
 #[derive(Debug, thiserror::Error)]
 pub enum SslError {
@@ -18,14 +16,12 @@ pub enum SslError {
     /// A configuration value is out of range or inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// A weight file could not be read or does not match the module it is loaded into.
-    #[error("{}: {reason}", path.display())]
-    Weights {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// A checkpoint does not fit the module it is loaded into (lists the keys and the file).
+    #[error(transparent)]
+    Checkpoint(#[from] geodino_nn::Error),
+    /// A checkpoint file could not be read.
+    #[error(transparent)]
+    WeightsIo(#[from] geodino_weights::Error),
     /// Two variable stores cannot be paired by name (EMA update, teacher copies).
     #[error("cannot pair parameters by name: {0}")]
     Pairing(String),

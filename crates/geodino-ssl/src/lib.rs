@@ -12,7 +12,8 @@
 //!   feature resize;
 //! * [`SslObjective`]: all terms weighted as the reference does, as a [`LossBreakdown`];
 //! * [`ema`]: the teacher EMA and Gram-teacher refresh, pairing parameters by name;
-//! * [`state_dict`]: strict loading of `.safetensors` / `.pth` state dicts.
+//! * [`state_dict`]: strict loading of `.safetensors` / `.pth` state dicts (`geodino-weights` reader,
+//!   `geodino-nn` strict loader).
 //!
 //! Models and losses are pure: no IO besides explicit weight loading, no logging, no optimiser.
 

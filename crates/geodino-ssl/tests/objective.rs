@@ -391,7 +391,11 @@ fn strict_loading_names_the_file_and_the_keys() {
     // The same layout loads, and ignore-prefixes skip keys.
     let same = VarStore::new(Device::Cpu);
     let _h2 = small_head(&same, "", 4, 6);
-    state_dict::load_strict(&same, &path, &[]).unwrap();
+    let report = state_dict::load_strict(&same, &path, &[]).unwrap();
+    assert_eq!(report.loaded, same.variables().len());
+    // ignoring the last layer leaves it missing
+    let err = state_dict::load_strict(&same, &path, &["last_layer"]).unwrap_err().to_string();
+    assert!(err.contains("missing keys") && err.contains("last_layer.weight"), "{err}");
     let wrong_ext = dir.path().join("head.npz");
     std::fs::write(&wrong_ext, b"x").unwrap();
     assert!(state_dict::load_strict(&same, &wrong_ext, &[]).is_err());
