@@ -5,3 +5,4 @@ mod error;
 pub use error::{Error, Result};
 
 pub mod metrics;
+pub mod synth;
