@@ -32,6 +32,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// Dataset metadata item of the land-cover raster listing the class names by value,
+/// comma-separated.
+pub const CLASS_NAMES_KEY: &str = "GEODINO_CLASS_NAMES";
+
 /// The canopy-height raster's nodata value (never produced: every synthetic pixel has a height).
 pub const CHM_NODATA: f64 = -9999.0;
 
@@ -259,9 +263,11 @@ impl SceneGenerator {
     }
 
     /// Metadata of the land-cover map: uint8 classes with a colour table and class names,
-    /// nodata 0.
+    /// nodata 0. The names are also in the dataset metadata item [`CLASS_NAMES_KEY`]
+    /// (comma-separated), which survives formats without category names.
     pub fn landcover_meta(&self) -> RasterMeta {
         let mut m = self.base_meta(1, DataType::Uint8);
+        m.metadata.insert(CLASS_NAMES_KEY.into(), Class::names().join(","));
         m.bands[0] = BandMeta {
             description: Some("land cover".into()),
             nodata: Some(NoData(0.0)),
