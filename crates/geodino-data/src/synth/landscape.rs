@@ -7,7 +7,7 @@
 //! still identical for any window.
 
 use super::classes::Class;
-use super::noise::{Rng, fbm, hash2, ifloor, layer_seed, modulo, value_noise, wave};
+use super::noise::{Rng, fbm, hash2, ifloor, layer_seed, modulo, unit, value_noise, wave};
 
 /// Parcel (field, stand, village block) cell size in metres.
 pub(crate) const PARCEL_M: f64 = 110.0;
@@ -119,7 +119,7 @@ impl Parcel {
             // soil tone, furrow spacing (m), wetness
             Kind::Bare => [r.range(-1.0, 1.0), r.range(2.5, 5.0), r.f(), 0.0],
             // building density, garden-tree density, yard fraction
-            Kind::Settlement => [r.range(0.55, 0.9), r.range(0.08, 0.25), r.range(0.0, 0.3), 0.0],
+            Kind::Settlement => [r.range(0.55, 0.9), r.range(0.08, 0.25), r.range(0.0, 0.12), 0.0],
             // tree height (m), unused
             Kind::Orchard => [r.range(3.0, 6.0), 0.0, 0.0, 0.0],
         };
@@ -708,6 +708,9 @@ impl Landscape {
     pub fn site_info(&self, x: f64, y: f64) -> SiteInfo<'_> {
         let (cell, near) = self.fields.locate(x, y);
         let parcel = self.parcel_near(x, y, &near);
+        if near.water > WATER_FAR_M && near.road > ROAD_FAR_M {
+            return SiteInfo { parcel, water_m: near.water, road_m: near.road };
+        }
         let f = self.fields.fields(&cell);
         let water_m = if near.water > WATER_FAR_M { near.water } else { self.water(x, y, &f).0 };
         let road_m = if near.road > ROAD_FAR_M {
@@ -731,7 +734,9 @@ impl Landscape {
             _ => (near.water, false),
         };
         let s = (self.seed >> 24) as u32;
-        let grain = value_noise(s ^ 0x9a11, x / 1.3, y / 1.3);
+        // Fine grain: white noise per point (the optics blur it into a ~1 m texture).
+        let grain =
+            2.0 * unit(hash2(self.seed ^ 0x9a11, (x * 64.0) as i64, (y * 64.0) as i64)) - 1.0;
         if water_m <= 0.0 {
             let v = value_noise(s ^ 0x3a7e, x / 25.0, y / 25.0);
             let base =
@@ -814,8 +819,8 @@ impl Landscape {
             Kind::Settlement => {
                 let yard = value_noise(s ^ 0x7a2d ^ p.id as u32, x / 18.0, y / 18.0);
                 if (yard as f64) < -1.0 + 2.0 * p.p[2] {
-                    let a = [0.22, 0.21, 0.19, 0.24];
-                    terrain(Class::Bare, tone(a, 1.0 + 0.08 * grain), 0.0)
+                    let a = [0.19, 0.17, 0.14, 0.22];
+                    terrain(Class::Bare, tone(a, 1.0 + 0.12 * grain), 0.0)
                 } else {
                     let lawn = [0.065, 0.11, 0.042, 0.44];
                     let a = lerp(lawn, dry, 0.3 + 0.3 * yard);
@@ -842,13 +847,13 @@ impl Landscape {
                     Crop::YoungCereal => {
                         (lerp([0.06, 0.105, 0.04, 0.40], soil, 0.25 - 0.15 * rows), 0.3)
                     }
-                    Crop::RipeWheat => ([0.27, 0.225, 0.13, 0.36], 0.9),
-                    Crop::Rapeseed => ([0.33, 0.31, 0.05, 0.44], 1.3),
+                    Crop::RipeWheat => ([0.27, 0.21, 0.105, 0.36], 0.9),
+                    Crop::Rapeseed => ([0.30, 0.28, 0.06, 0.44], 1.3),
                     Crop::Maize => (lerp(soil, [0.04, 0.08, 0.03, 0.47], 0.35 + 0.6 * rows), 1.8),
                     Crop::Vegetables => {
                         (lerp(soil, [0.05, 0.095, 0.035, 0.43], 0.15 + 0.75 * rows), 0.4)
                     }
-                    Crop::Stubble => ([0.30, 0.27, 0.20, 0.33], 0.15),
+                    Crop::Stubble => ([0.28, 0.245, 0.17, 0.33], 0.15),
                 };
                 a = tone(a, k * (1.0 + 0.06 * streak + 0.04 * grain));
                 if tram {

@@ -48,6 +48,12 @@ impl Rng {
     }
 }
 
+/// Uniform in `[0, 1)` from the top 24 bits of a hash.
+#[inline]
+pub(crate) fn unit(h: u64) -> f32 {
+    (h >> 40) as f32 * (1.0 / (1u32 << 24) as f32)
+}
+
 /// An approximately standard-normal number from one hash (sum of four 16-bit uniforms,
 /// Irwin–Hall, rescaled to unit variance).
 #[inline]

@@ -1,8 +1,6 @@
 //! Objects standing on the ground: trees, shrubs and buildings, placed by hashing the cells of
 //! fixed global grids with the seed, so that any window can list every object that reaches it.
 
-use std::collections::HashMap;
-
 use super::landscape::{Kind, Landscape, SiteInfo};
 use super::noise::{Rng, hash2, ifloor, layer_seed};
 
@@ -438,16 +436,29 @@ fn building_at(land: &Landscape, seed: u64, ci: i64, cj: i64) -> Option<Building
     })
 }
 
-fn inside_building(
-    buildings: &HashMap<(i64, i64), Building>,
-    x: f64,
-    y: f64,
-    clearance: f32,
-) -> bool {
+/// The buildings of a rectangle of building-grid cells, by cell.
+struct BuildingGrid {
+    i0: i64,
+    j0: i64,
+    ni: i64,
+    nj: i64,
+    cells: Vec<Option<Building>>,
+}
+
+impl BuildingGrid {
+    fn get(&self, i: i64, j: i64) -> Option<&Building> {
+        if i < self.i0 || j < self.j0 || i >= self.i0 + self.ni || j >= self.j0 + self.nj {
+            return None;
+        }
+        self.cells[((i - self.i0) * self.nj + (j - self.j0)) as usize].as_ref()
+    }
+}
+
+fn inside_building(buildings: &BuildingGrid, x: f64, y: f64, clearance: f32) -> bool {
     let (ci, cj) = (ifloor(y / BUILDING_M), ifloor(x / BUILDING_M));
     for di in -1..=1 {
         for dj in -1..=1 {
-            if let Some(b) = buildings.get(&(ci + di, cj + dj)) {
+            if let Some(b) = buildings.get(ci + di, cj + dj) {
                 let (u, v) = b.local((x - b.x) as f32, (y - b.y) as f32);
                 if u.abs() < b.a + clearance && v.abs() < b.b + clearance {
                     return true;
@@ -474,7 +485,7 @@ fn tree_at(
     x: f64,
     y: f64,
     r: &mut Rng,
-    buildings: &HashMap<(i64, i64), Building>,
+    buildings: &BuildingGrid,
 ) -> Option<Tree> {
     if inside_building(buildings, x, y, 1.0) {
         return None;
@@ -550,16 +561,16 @@ fn tree_at(
 pub(crate) fn objects_in(land: &Landscape, seed: u64, area: [f64; 4]) -> Vec<Object> {
     let [x0, y0, x1, y1] = area;
     let bseed = layer_seed(seed, 14);
-    let mut buildings = HashMap::new();
     let (bi0, bi1) = ((y0 / BUILDING_M).floor() as i64 - 1, (y1 / BUILDING_M).floor() as i64 + 1);
     let (bj0, bj1) = ((x0 / BUILDING_M).floor() as i64 - 1, (x1 / BUILDING_M).floor() as i64 + 1);
-    for ci in bi0..=bi1 {
-        for cj in bj0..=bj1 {
-            if let Some(b) = building_at(land, bseed, ci, cj) {
-                buildings.insert((ci, cj), b);
-            }
-        }
-    }
+    let (ni, nj) = (bi1 - bi0 + 1, bj1 - bj0 + 1);
+    let buildings = BuildingGrid {
+        i0: bi0,
+        j0: bj0,
+        ni,
+        nj,
+        cells: (0..ni * nj).map(|k| building_at(land, bseed, bi0 + k / nj, bj0 + k % nj)).collect(),
+    };
     let mut out = Vec::new();
     let tseed = layer_seed(seed, 15);
     for (g, &(sp, jit, layer)) in TREE_GRIDS.iter().enumerate() {
@@ -593,7 +604,7 @@ pub(crate) fn objects_in(land: &Landscape, seed: u64, area: [f64; 4]) -> Vec<Obj
     }
     for ci in bi0..=bi1 {
         for cj in bj0..=bj1 {
-            if let Some(b) = buildings.get(&(ci, cj))
+            if let Some(b) = buildings.get(ci, cj)
                 && b.x >= x0 - MAX_EXTENT_M as f64
                 && b.x < x1 + MAX_EXTENT_M as f64
                 && b.y >= y0 - MAX_EXTENT_M as f64
