@@ -27,6 +27,10 @@ enum Command {
     // ---- pretraining (issue 6) ----
 
     // ---- head training, evaluation, synthetic scenes (issue 7) ----
+    /// Generate a synthetic aerial scene with aligned canopy-height and land-cover labels.
+    SynthScene(cmd::synth_scene::Args),
+    /// Compare a prediction raster with labels: canopy-height or land-cover metrics.
+    Eval(cmd::eval::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +46,7 @@ fn main() -> anyhow::Result<()> {
         // ---- pretraining (issue 6) ----
 
         // ---- head training, evaluation, synthetic scenes (issue 7) ----
+        Command::SynthScene(a) => cmd::synth_scene::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
     }
 }

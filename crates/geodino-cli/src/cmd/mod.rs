@@ -11,3 +11,5 @@ pub mod info;
 // ---- pretraining (issue 6) ----
 
 // ---- head training, evaluation, synthetic scenes (issue 7) ----
+pub mod eval;
+pub mod synth_scene;
