@@ -1,1 +1,3 @@
 //! Torch-free data preparation: normalisation presets, multi-crop augmentation, iBOT masking, synthetic scenes, chip sampling.
+
+pub mod normalize;
