@@ -18,6 +18,8 @@ enum Command {
     // ---- raster IO (issue 3) ----
     /// Print what geodino knows about a raster (like gdalinfo / rio info).
     Info(cmd::info::Args),
+    /// Copy a raster into another format (GeoTIFF/COG <-> Zarr), streamed by blocks.
+    Convert(cmd::convert::Args),
     // ---- backbones (issue 4) ----
 
     // ---- heads and whole-scene inference (issue 5) ----
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         // ---- raster IO (issue 3) ----
         Command::Info(a) => cmd::info::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
         // ---- backbones (issue 4) ----
 
         // ---- heads and whole-scene inference (issue 5) ----

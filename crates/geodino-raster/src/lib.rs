@@ -1,1 +1,32 @@
-//! Open any raster by path (GeoTIFF, Zarr, GDAL), chip grids, statistics and parallel window reads.
+//! # geodino-raster
+//!
+//! One entry point for every raster geodino reads or writes:
+//!
+//! * [`open`] / [`open_with`] → a [`SharedReader`](geodino_core::SharedReader), dispatching on
+//!   directory layout, magic bytes and name: Zarr stores through `geodino-zarr`, GeoTIFFs through
+//!   GDAL until `geodino-tiff`'s reader lands, anything else through GDAL with the `gdal` feature
+//!   (VRT mosaics, `/vsicurl/` paths, every GDAL format); otherwise a clear error naming the file
+//!   and the formats this build supports;
+//! * [`create`] → a [`RasterWrite`](geodino_core::RasterWrite) chosen by extension (`.zarr`:
+//!   Zarr v3 sharded zstd or v2; `.tif`: tiled GeoTIFF or COG);
+//! * [`band_stats`]: exact per-band statistics over valid pixels, block by block in parallel;
+//! * [`block_windows`], [`processing_windows`], [`read_windows_par`]: block-aligned iteration
+//!   and parallel window reads;
+//! * [`GdalReader`] / [`GdalWriter`] (feature `gdal`): the GDAL backend. GDAL 3.6 datasets are
+//!   not thread-safe, so the reader keeps a pool of datasets, one per concurrent reader.
+//!
+//! Errors are [`geodino_core::Error`], the raster error every backend shares.
+
+#[cfg(feature = "gdal")]
+mod gdal_backend;
+mod open;
+mod stats;
+mod windows;
+
+#[cfg(feature = "gdal")]
+pub use gdal_backend::{GdalReader, GdalWriter};
+pub use open::{
+    Backend, CreateOptions, Format, OpenOptions, create, detect, open, open_with, supported_formats,
+};
+pub use stats::{BandStats, band_stats};
+pub use windows::{block_windows, processing_windows, read_windows_par};

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 // ---- raster IO (issue 3) ----
+pub mod convert;
 pub mod info;
 
 // ---- backbones (issue 4) ----
