@@ -3,11 +3,13 @@
 
 use std::path::Path;
 
-use geodino_nn::{Backbone, LayerFeatures, LoadPolicy, LoadReport, Precision};
+use geodino_nn::{Backbone, LayerFeatures, LoadReport, Precision};
 use geodino_weights::StateDict;
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::checkpoint::{CheckpointOptions, infer_config, inflate_patch_embed, read_official};
+use crate::checkpoint::{
+    CheckpointOptions, infer_config, inflate_patch_embed, load_policy, read_official,
+};
 use crate::{DinoVisionTransformer, Features, Result, ViTConfig};
 
 /// A DINOv3 ViT and its variables.
@@ -17,18 +19,6 @@ pub struct Dinov3Backbone {
     model: DinoVisionTransformer,
     precision: Precision,
     report: LoadReport,
-}
-
-/// Keys that may be absent from a checkpoint (filled with their reference values), and keys that
-/// are dropped when the model has no such variable.
-fn load_policy(cfg: &ViTConfig) -> LoadPolicy {
-    LoadPolicy {
-        // A port may drop `bias_mask` and zero the K bias instead (spec §1.5); the mask buffer is
-        // then the reference `[1…, 0…, 1…]`, which gives the same result.
-        optional: (0..cfg.depth).map(|i| format!("blocks.{i}.attn.qkv.bias_mask")).collect(),
-        // `local_cls_norm` is training-only: a model built without it ignores it (spec §1.7).
-        ignorable: vec!["local_cls_norm.weight".into(), "local_cls_norm.bias".into()],
-    }
 }
 
 /// The variables that [`Dinov3Backbone::set_precision`] stores in reduced precision.

@@ -345,3 +345,35 @@ fn bad_inputs_are_errors_not_panics() {
         Dinov3Backbone::from_checkpoint(&p, &CheckpointOptions::default()).unwrap_err().to_string();
     assert!(e.contains("other.safetensors") && e.contains("cls_token is missing"), "{e}");
 }
+
+#[test]
+fn torch_free_key_table_equals_the_model_variables() {
+    let mut configs: Vec<ViTConfig> = ["vit_mlp", "vit_swiglu_sat", "chmv2_dpt.backbone"]
+        .iter()
+        .map(|c| infer_config(&official(c)).unwrap())
+        .collect();
+    configs.push(ViTConfig {
+        embed_dim: 32,
+        depth: 2,
+        num_heads: 2,
+        qkv_bias: false,
+        n_storage_tokens: 0,
+        layerscale_init: None,
+        untie_cls_and_patch_norms: true,
+        norm_layer: geodino_nn::layers::NormLayer::RmsNorm,
+        ffn_layer: geodino_nn::layers::FfnLayer::SwiGlu64,
+        ..ViTConfig::default()
+    });
+    for cfg in configs {
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let _m = geodino_dinov3::DinoVisionTransformer::new(vs.root(), &cfg).unwrap();
+        let vars: std::collections::BTreeMap<String, Vec<usize>> = vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.size().iter().map(|&s| s as usize).collect()))
+            .collect();
+        assert_eq!(vars, cfg.state_dict_shapes(), "{cfg:?}");
+        let params: usize = vs.trainable_variables().iter().map(|t| t.numel()).sum();
+        assert_eq!(params, cfg.n_params(), "{cfg:?}");
+    }
+}
