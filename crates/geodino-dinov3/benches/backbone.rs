@@ -143,11 +143,12 @@ fn main() -> anyhow::Result<()> {
     let (rounds, iters) = if quick { (1, 1) } else { (3, 2) };
     let mut report = format!(
         "# Backbone throughput: geodino (tch) vs timm {} (PyTorch), {threads} threads\n\n\
-         | model | size | batch | precision | geodino img/s | timm img/s | ratio | max abs diff vs timm |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | model | size | batch | precision | geodino img/s | timm img/s | ratio | max abs diff vs timm | max abs token |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
         "1.0.20"
     );
     println!("threads: {threads}; rounds {rounds} x {iters} iterations, interleaved");
+    let mut controls = Vec::new();
     for (preset, timm_name, sizes) in cases {
         tch::manual_seed(0);
         let f32_bb = Dinov3Backbone::new(&ViTConfig::preset(preset)?, Device::Cpu)?;
@@ -172,6 +173,10 @@ fn main() -> anyhow::Result<()> {
             let mut isd = StateDict::new();
             isd.insert("x", geodino_nn::from_tensor(&x)?);
             geodino_weights::write_safetensors(&input, &isd)?;
+            // Control: the parity column can be non-zero (bf16 vs f32 of the same model).
+            let control =
+                (tokens(&bf16_bb, &x)? - tokens(&f32_bb, &x)?).abs().max().double_value(&[]);
+            controls.push(format!("{preset} {size}px: {control:.2e}"));
             for (precision, bb, bf16) in [("f32", &f32_bb, false), ("bf16", &bf16_bb, true)] {
                 // Parity with timm on the same weights and input.
                 let feat = tmp.path().join("timm.safetensors");
@@ -180,6 +185,7 @@ fn main() -> anyhow::Result<()> {
                 let theirs = geodino_nn::to_tensor(theirs.get("tokens").context("tokens")?)?;
                 let ours = tokens(bb, &x)?;
                 let diff = (&ours - &theirs).abs().max().double_value(&[]);
+                let scale = ours.abs().max().double_value(&[]);
                 // Warm-up both, then interleaved timed rounds.
                 time_ours(bb, &x, 1)?;
                 timm.call(
@@ -200,7 +206,7 @@ fn main() -> anyhow::Result<()> {
                 let ours_ips = batch as f64 / median(&mut a);
                 let timm_ips = batch as f64 / median(&mut b);
                 let line = format!(
-                    "| {preset} | {size} | {batch} | {precision} | {ours_ips:.2} | {timm_ips:.2} | {:.2}x | {diff:.2e} |",
+                    "| {preset} | {size} | {batch} | {precision} | {ours_ips:.2} | {timm_ips:.2} | {:.2}x | {diff:.2e} | {scale:.1} |",
                     ours_ips / timm_ips
                 );
                 println!("{line}");
@@ -210,6 +216,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     drop(timm);
+    let line = format!(
+        "\nControl, max abs difference geodino bf16 vs geodino f32 tokens: {}\n",
+        controls.join("; ")
+    );
+    print!("{line}");
+    report.push_str(&line);
 
     // Peak RSS of a ViT-L/16 forward at 1024 x 1024, each side in a fresh process.
     report.push_str("\n| ViT-L/16 forward, 1 x 3 x 1024 x 1024 | peak RSS (MB) |\n|---|---|\n");
