@@ -21,7 +21,12 @@ enum Command {
     /// Copy a raster into another format (GeoTIFF/COG <-> Zarr), streamed by blocks.
     Convert(cmd::convert::Args),
     // ---- backbones (issue 4) ----
-
+    /// Run a DINOv3 backbone on normalised images from a safetensors file; write every output.
+    #[cfg(feature = "torch")]
+    BackboneRun(cmd::backbone_run::Args),
+    /// Convert a DINOv3 checkpoint (.pth, training, HF) to geodino safetensors [bf16/f16].
+    #[cfg(feature = "torch")]
+    ConvertWeights(cmd::convert_weights::Args),
     // ---- heads and whole-scene inference (issue 5) ----
 
     // ---- pretraining (issue 6) ----
@@ -40,7 +45,10 @@ fn main() -> anyhow::Result<()> {
         Command::Info(a) => cmd::info::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         // ---- backbones (issue 4) ----
-
+        #[cfg(feature = "torch")]
+        Command::BackboneRun(a) => cmd::backbone_run::run(a),
+        #[cfg(feature = "torch")]
+        Command::ConvertWeights(a) => cmd::convert_weights::run(a),
         // ---- heads and whole-scene inference (issue 5) ----
 
         // ---- pretraining (issue 6) ----

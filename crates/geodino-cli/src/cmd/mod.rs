@@ -5,6 +5,10 @@ pub mod convert;
 pub mod info;
 
 // ---- backbones (issue 4) ----
+#[cfg(feature = "torch")]
+pub mod backbone_run;
+#[cfg(feature = "torch")]
+pub mod convert_weights;
 
 // ---- heads and whole-scene inference (issue 5) ----
 
