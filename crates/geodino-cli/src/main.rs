@@ -23,7 +23,9 @@ enum Command {
     // ---- backbones (issue 4) ----
 
     // ---- heads and whole-scene inference (issue 5) ----
-
+    /// Run a backbone and a dense head on the images of a safetensors file (verification).
+    #[cfg(feature = "torch")]
+    HeadRun(cmd::head_run::Args),
     // ---- pretraining (issue 6) ----
 
     // ---- head training, evaluation, synthetic scenes (issue 7) ----
@@ -38,7 +40,8 @@ fn main() -> anyhow::Result<()> {
         // ---- backbones (issue 4) ----
 
         // ---- heads and whole-scene inference (issue 5) ----
-
+        #[cfg(feature = "torch")]
+        Command::HeadRun(a) => cmd::head_run::run(a),
         // ---- pretraining (issue 6) ----
 
         // ---- head training, evaluation, synthetic scenes (issue 7) ----

@@ -7,6 +7,8 @@ pub mod info;
 // ---- backbones (issue 4) ----
 
 // ---- heads and whole-scene inference (issue 5) ----
+#[cfg(feature = "torch")]
+pub mod head_run;
 
 // ---- pretraining (issue 6) ----
 
