@@ -26,9 +26,14 @@ enum Command {
     /// Run a backbone and a dense head on the images of a safetensors file (verification).
     #[cfg(feature = "torch")]
     HeadRun(cmd::head_run::Args),
+
     // ---- pretraining (issue 6) ----
 
     // ---- head training, evaluation, synthetic scenes (issue 7) ----
+    /// Generate a synthetic aerial scene with aligned canopy-height and land-cover labels.
+    SynthScene(cmd::synth_scene::Args),
+    /// Compare a prediction raster with labels: canopy-height or land-cover metrics.
+    Eval(cmd::eval::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,8 +47,11 @@ fn main() -> anyhow::Result<()> {
         // ---- heads and whole-scene inference (issue 5) ----
         #[cfg(feature = "torch")]
         Command::HeadRun(a) => cmd::head_run::run(a),
+
         // ---- pretraining (issue 6) ----
 
         // ---- head training, evaluation, synthetic scenes (issue 7) ----
+        Command::SynthScene(a) => cmd::synth_scene::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
     }
 }

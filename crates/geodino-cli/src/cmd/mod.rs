@@ -13,3 +13,5 @@ pub mod head_run;
 // ---- pretraining (issue 6) ----
 
 // ---- head training, evaluation, synthetic scenes (issue 7) ----
+pub mod eval;
+pub mod synth_scene;
