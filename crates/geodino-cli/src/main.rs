@@ -28,6 +28,9 @@ enum Command {
     #[cfg(feature = "torch")]
     ConvertWeights(cmd::convert_weights::Args),
     // ---- heads and whole-scene inference (issue 5) ----
+    /// Run a backbone and a dense head on the images of a safetensors file (verification).
+    #[cfg(feature = "torch")]
+    HeadRun(cmd::head_run::Args),
 
     // ---- pretraining (issue 6) ----
 
@@ -50,6 +53,8 @@ fn main() -> anyhow::Result<()> {
         #[cfg(feature = "torch")]
         Command::ConvertWeights(a) => cmd::convert_weights::run(a),
         // ---- heads and whole-scene inference (issue 5) ----
+        #[cfg(feature = "torch")]
+        Command::HeadRun(a) => cmd::head_run::run(a),
 
         // ---- pretraining (issue 6) ----
 

@@ -11,6 +11,8 @@ pub mod backbone_run;
 pub mod convert_weights;
 
 // ---- heads and whole-scene inference (issue 5) ----
+#[cfg(feature = "torch")]
+pub mod head_run;
 
 // ---- pretraining (issue 6) ----
 
