@@ -222,11 +222,11 @@ fn canopy(a: &Args, p: &Input, l: &Input) -> anyhow::Result<(CanopyMetrics, Arra
     let m = l.meta();
     let (w, h) = (m.width, m.height);
     let mut total = CanopyAccumulator::new(&cfg, w, h, None, None)?;
-    let mut err_thumb = Thumbnail::new(w, h, 400);
+    let mut err_thumb = Thumbnail::new(w, h, 320);
     let bands = bands_of_windows(m);
     let pb = bar(bands.len());
     let proto = total.clone();
-    let empty = || (proto.clone(), Thumbnail::new(w, h, 400));
+    let empty = || (proto.clone(), Thumbnail::new(w, h, 320));
     for band in &bands {
         let (acc, th) = band
             .par_iter()
@@ -422,7 +422,7 @@ fn canopy_report(
         title: Some("Error: prediction - truth".into()),
         units: Some("m".into()),
         pixel_size_m: px.map(|p| p * factor as f64),
-        min_side: 400,
+        min_side: 320,
     };
     let map = preview::continuous_map(
         err.view(),
