@@ -4,5 +4,8 @@ mod error;
 
 pub use error::{Error, Result};
 
+pub mod augment;
+pub mod masking;
 pub mod metrics;
+pub mod multicrop;
 pub mod synth;

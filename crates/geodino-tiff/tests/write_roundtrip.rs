@@ -202,6 +202,85 @@ fn georeferencing_and_band_metadata_read_back() {
     m.crs = Some(Crs::from_wkt(eqearth));
     add("user_eqearth.tif", m, random_buffer(DataType::Float32, (1, 64, 64), 9), &opts);
 
+    // a pretty-printed 3100-character WKT2 (BOUNDCRS of a custom Lambert conformal conic, as
+    // PROJ exports it): compacted to fit GDAL's 2400-byte ESRI PE citation buffer
+    let lcc = r#"BOUNDCRS[
+    SOURCECRS[
+        PROJCRS["unknown",
+            BASEGEOGCRS["unknown",
+                DATUM["Unknown based on GRS80 ellipsoid using towgs84=0,0,0,0,0,0,0",
+                    ELLIPSOID["GRS 1980",6378137,298.257222101,
+                        LENGTHUNIT["metre",1],
+                        ID["EPSG",7019]]],
+                PRIMEM["Greenwich",0,
+                    ANGLEUNIT["degree",0.0174532925199433],
+                    ID["EPSG",8901]]],
+            CONVERSION["unknown",
+                METHOD["Lambert Conic Conformal (2SP)",
+                    ID["EPSG",9802]],
+                PARAMETER["Latitude of false origin",46.5,
+                    ANGLEUNIT["degree",0.0174532925199433],
+                    ID["EPSG",8821]],
+                PARAMETER["Longitude of false origin",3,
+                    ANGLEUNIT["degree",0.0174532925199433],
+                    ID["EPSG",8822]],
+                PARAMETER["Latitude of 1st standard parallel",49,
+                    ANGLEUNIT["degree",0.0174532925199433],
+                    ID["EPSG",8823]],
+                PARAMETER["Latitude of 2nd standard parallel",44,
+                    ANGLEUNIT["degree",0.0174532925199433],
+                    ID["EPSG",8824]],
+                PARAMETER["Easting at false origin",700000,
+                    LENGTHUNIT["metre",1],
+                    ID["EPSG",8826]],
+                PARAMETER["Northing at false origin",6600000,
+                    LENGTHUNIT["metre",1],
+                    ID["EPSG",8827]]],
+            CS[Cartesian,2],
+                AXIS["(E)",east,
+                    ORDER[1],
+                    LENGTHUNIT["metre",1,
+                        ID["EPSG",9001]]],
+                AXIS["(N)",north,
+                    ORDER[2],
+                    LENGTHUNIT["metre",1,
+                        ID["EPSG",9001]]]]],
+    TARGETCRS[
+        GEOGCRS["WGS 84",
+            DATUM["World Geodetic System 1984",
+                ELLIPSOID["WGS 84",6378137,298.257223563,
+                    LENGTHUNIT["metre",1]]],
+            PRIMEM["Greenwich",0,
+                ANGLEUNIT["degree",0.0174532925199433]],
+            CS[ellipsoidal,2],
+                AXIS["latitude",north,
+                    ORDER[1],
+                    ANGLEUNIT["degree",0.0174532925199433]],
+                AXIS["longitude",east,
+                    ORDER[2],
+                    ANGLEUNIT["degree",0.0174532925199433]],
+            ID["EPSG",4326]]],
+    ABRIDGEDTRANSFORMATION["Transformation from unknown to WGS84",
+        METHOD["Position Vector transformation (geog2D domain)",
+            ID["EPSG",9606]],
+        PARAMETER["X-axis translation",0,
+            ID["EPSG",8605]],
+        PARAMETER["Y-axis translation",0,
+            ID["EPSG",8606]],
+        PARAMETER["Z-axis translation",0,
+            ID["EPSG",8607]],
+        PARAMETER["X-axis rotation",0,
+            ID["EPSG",8608]],
+        PARAMETER["Y-axis rotation",0,
+            ID["EPSG",8609]],
+        PARAMETER["Z-axis rotation",0,
+            ID["EPSG",8610]],
+        PARAMETER["Scale difference",1,
+            ID["EPSG",8611]]]]"#;
+    let mut m = utm_meta(64, 64, 1, DataType::Uint16);
+    m.crs = Some(Crs::from_wkt(lcc));
+    add("user_lcc.tif", m, random_buffer(DataType::Uint16, (1, 64, 64), 12), &opts);
+
     // the same in BigTIFF and in the plain tiled layout
     let big = TiffWriteOptions { bigtiff: geodino_tiff::write::BigTiff::Yes, ..opts.clone() };
     let mut m = utm_meta(200, 130, 5, DataType::Uint16);
@@ -281,7 +360,7 @@ fn georeferencing_and_band_metadata_read_back() {
     assert_eq!(rb.info["metadata"]["AREA_OR_POINT"], "Point");
     assert_eq!(rb.info["epsg"], 4326);
 
-    for name in ["user_tm.tif", "user_eqearth.tif"] {
+    for name in ["user_tm.tif", "user_eqearth.tif", "user_lcc.tif"] {
         let (_, rb) = by_name(name);
         let wkt = rb.info["wkt"].as_str().unwrap_or_else(|| panic!("{name}: GDAL found no CRS"));
         assert!(rb.info["epsg"].is_null(), "{name}");
@@ -289,7 +368,12 @@ fn georeferencing_and_band_metadata_read_back() {
         for key in ["6378137", "298.257", "metre"] {
             assert!(wkt.contains(key), "{name}: {key} missing in {wkt}");
         }
-        if name == "user_tm.tif" {
+        if name == "user_lcc.tif" {
+            assert!(
+                wkt.contains("Lambert_Conformal_Conic_2SP") && wkt.contains("6600000"),
+                "{wkt}"
+            );
+        } else if name == "user_tm.tif" {
             assert!(
                 wkt.contains("Transverse_Mercator")
                     && wkt.contains("-33")

@@ -1,6 +1,6 @@
 //! Tile encoding: sample bytes (little-endian), TIFF predictors 2 and 3, and the codecs.
 
-use std::io::Write;
+use std::cell::RefCell;
 
 use geodino_core::{DataType, RasterElement};
 
@@ -123,12 +123,7 @@ pub(crate) fn compress(
     let level = level.or(compression.default_level());
     match compression {
         TiffCompression::None => Ok(raw.to_vec()),
-        TiffCompression::Deflate => {
-            let lvl = flate2::Compression::new(level.unwrap_or(6).clamp(0, 9) as u32);
-            let mut e = flate2::write::ZlibEncoder::new(Vec::with_capacity(raw.len() / 2), lvl);
-            e.write_all(raw)?;
-            e.finish()
-        }
+        TiffCompression::Deflate => deflate(raw, level.unwrap_or(6)),
         TiffCompression::Zstd => zstd::bulk::compress(raw, level.unwrap_or(9)),
         TiffCompression::Lzw => {
             weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
@@ -136,6 +131,39 @@ pub(crate) fn compress(
                 .map_err(|e| std::io::Error::other(format!("LZW: {e}")))
         }
     }
+}
+
+thread_local! {
+    /// One libdeflate compressor per thread and level (allocating one costs more than a tile),
+    /// and one output buffer of the compressor's bound, reused from tile to tile.
+    static DEFLATERS: RefCell<(Vec<(i32, libdeflater::Compressor)>, Vec<u8>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// zlib-wrapped deflate (TIFF compression 8) with libdeflate at `level` (0–12; GDAL's `ZLEVEL`
+/// default is 6).
+fn deflate(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    DEFLATERS.with(|cell| {
+        let (cache, buf) = &mut *cell.borrow_mut();
+        let i = match cache.iter().position(|(l, _)| *l == level) {
+            Some(i) => i,
+            None => {
+                let lvl = libdeflater::CompressionLvl::new(level)
+                    .map_err(|e| std::io::Error::other(format!("deflate level {level}: {e:?}")))?;
+                cache.push((level, libdeflater::Compressor::new(lvl)));
+                cache.len() - 1
+            }
+        };
+        let c = &mut cache[i].1;
+        let bound = c.zlib_compress_bound(raw.len());
+        if buf.len() < bound {
+            buf.resize(bound, 0);
+        }
+        let n = c
+            .zlib_compress(raw, &mut buf[..bound])
+            .map_err(|e| std::io::Error::other(format!("deflate: {e:?}")))?;
+        Ok(buf[..n].to_vec())
+    })
 }
 
 /// The TIFF `SampleFormat` value of a data type (1 unsigned, 2 signed, 3 float).

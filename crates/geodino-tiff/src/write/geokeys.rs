@@ -27,6 +27,77 @@ mod key {
 
 const USER_DEFINED: u16 = 32767;
 
+/// GDAL reads `PCSCitationGeoKey` into a 2400-byte buffer (`gt_wkt_srs.cpp`), so an ESRI PE
+/// citation longer than this many characters after its prefix would reach GDAL truncated.
+pub(crate) const MAX_PE_WKT: usize = 2400 - 1 - "ESRI PE String = ".len();
+
+/// WKT without what does not define the CRS: whitespace outside quoted strings and the WKT2
+/// `USAGE`, `SCOPE`, `AREA`, `BBOX` and `REMARK` elements.
+pub(crate) fn compact_wkt(wkt: &str) -> String {
+    const DROP: [&str; 5] = ["USAGE[", "SCOPE[", "AREA[", "BBOX[", "REMARK["];
+    let b = wkt.as_bytes();
+    let mut out = String::with_capacity(wkt.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' {
+            // copy the quoted string ("" is an escaped quote inside it)
+            let start = i;
+            i += 1;
+            while i < b.len() {
+                if b[i] == b'"' {
+                    if i + 1 < b.len() && b[i + 1] == b'"' {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i = (i + 1).min(b.len());
+            out.push_str(&wkt[start..i]);
+            continue;
+        }
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == b',' {
+            // a dropped element: skip ", KEYWORD[ ... ]" with its nested brackets and strings
+            let mut j = i + 1;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            let rest = &wkt[j..];
+            if DROP.iter().any(|k| rest.len() >= k.len() && rest[..k.len()].eq_ignore_ascii_case(k))
+            {
+                let mut depth = 0i32;
+                let mut in_str = false;
+                while j < b.len() {
+                    match b[j] {
+                        b'"' => in_str = !in_str,
+                        b'[' | b'(' if !in_str => depth += 1,
+                        b']' | b')' if !in_str => {
+                            depth -= 1;
+                            if depth == 0 {
+                                j += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                i = j;
+                continue;
+            }
+        }
+        out.push(c as char);
+        i += 1;
+    }
+    out
+}
+
 /// The outermost keyword of a WKT string (`PROJCS`, `GEOGCRS`, ...), upper-cased.
 fn wkt_root(wkt: &str) -> String {
     wkt.trim_start()
@@ -192,12 +263,21 @@ pub(crate) fn georef_entries(
                     ));
                 };
                 // GDAL's ESRI PE fallback: user-defined model type and the WKT as citation
+                let compact = compact_wkt(wkt);
+                if compact.len() > MAX_PE_WKT {
+                    return Err(Error::unsupported(
+                        path,
+                        format!(
+                            "the CRS has no EPSG code and its WKT is {} characters long even                              without whitespace and usage notes; GeoTIFF stores such a CRS as                              an ESRI PE citation, which GDAL reads only up to {MAX_PE_WKT}                              characters. Give the CRS an EPSG code or a shorter (WKT1) form",
+                            compact.len()
+                        ),
+                    ));
+                }
                 dir.short(key::GT_MODEL_TYPE, USER_DEFINED);
-                if let Some(name) = wkt_name(wkt) {
+                if let Some(name) = wkt_name(&compact) {
                     dir.ascii(key::GT_CITATION, &name);
                 }
-                let wkt1line: String = wkt.lines().map(str::trim).collect::<Vec<_>>().join("");
-                dir.ascii(key::PCS_CITATION, &format!("ESRI PE String = {wkt1line}"));
+                dir.ascii(key::PCS_CITATION, &format!("ESRI PE String = {compact}"));
             }
         }
     }
@@ -256,6 +336,19 @@ mod tests {
         let ascii = e.iter().find(|e| e.tag == tag::GEO_ASCII_PARAMS).unwrap();
         let s = String::from_utf8(ascii.bytes.clone()).unwrap();
         assert!(s.contains(&format!("ESRI PE String = {wkt}|")));
+    }
+
+    #[test]
+    fn wkt_is_compacted_for_the_pe_citation() {
+        let pretty = "PROJCRS[\"my grid\",\n    BASEGEOGCRS[\"x y\", ID[\"EPSG\",4326]],\n    \
+                      USAGE[SCOPE[\"a, [b]\"],AREA[\"c\"],BBOX[1,2,3,4]],\n    REMARK[\"r\"]]";
+        assert_eq!(
+            compact_wkt(pretty),
+            "PROJCRS[\"my grid\",BASEGEOGCRS[\"x y\",ID[\"EPSG\",4326]]]"
+        );
+        let long = format!("PROJCS[\"{}\"]", "n".repeat(MAX_PE_WKT));
+        let e = georef_entries(None, Some(&Crs::from_wkt(long)), false, Path::new("o.tif"));
+        assert!(e.unwrap_err().to_string().contains("o.tif"));
     }
 
     #[test]

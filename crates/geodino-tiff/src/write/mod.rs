@@ -66,8 +66,8 @@ pub struct WriterStats {
     pub pending_bytes: usize,
     /// Largest number of partly written tiles seen.
     pub peak_pending_tiles: usize,
-    /// Largest pixel memory seen: partly written tiles plus the batch of finished tiles being
-    /// reduced and compressed.
+    /// Largest pixel memory seen: partly written tiles, the batch of finished tiles being
+    /// reduced and compressed, and tile buffers kept for reuse.
     pub peak_pending_bytes: usize,
     /// Tiles compressed so far (all written levels).
     pub tiles_encoded: usize,
@@ -434,7 +434,20 @@ impl GeoTiffWriter {
     /// # Errors
     /// IO errors naming the destination; [`Error::Invalid`] when `bigtiff: No` was asked for
     /// but the file would pass 4 GiB. Nothing is left at the destination on error.
-    pub fn finish(mut self) -> Result<WriterStats> {
+    pub fn finish(self) -> Result<WriterStats> {
+        self.finish_with_progress(&mut |_, _| {})
+    }
+
+    /// [`GeoTiffWriter::finish`], reporting the copy of the compressed tiles into the final file
+    /// as `(bytes done, bytes total)` (about every 16 MiB and at the end): what a CLI shows as
+    /// a progress bar while a multi-gigabyte output is laid out.
+    ///
+    /// # Errors
+    /// As [`GeoTiffWriter::finish`].
+    pub fn finish_with_progress(
+        mut self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<WriterStats> {
         if self.failed {
             return Err(Error::Invalid(format!(
                 "{}: an earlier write failed; nothing was written",
@@ -447,7 +460,7 @@ impl GeoTiffWriter {
         }
         let stats = self.stats();
         self.scratch.out.flush().map_err(|e| Error::io(&self.path, e))?;
-        self.layout_and_persist()?;
+        self.layout_and_persist(progress)?;
         Ok(stats)
     }
 
@@ -466,7 +479,7 @@ impl GeoTiffWriter {
         e
     }
 
-    fn layout_and_persist(&mut self) -> Result<()> {
+    fn layout_and_persist(&mut self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         let cog = self.opts.layout == Layout::Cog;
         let ghost = if cog { ghost_bytes() } else { Vec::new() };
         let emitted = self.emitted();
@@ -553,6 +566,8 @@ impl GeoTiffWriter {
             }
             let mut src = self.scratch.file.as_file();
             let mut buf = Vec::new();
+            let (mut copied, mut last) = (0u64, 0u64);
+            progress(0, data_bytes);
             for &l in emitted.iter().rev() {
                 for t in &self.scratch.locs[l] {
                     let t = t.expect("complete");
@@ -568,6 +583,11 @@ impl GeoTiffWriter {
                         let n = buf.len().min(4);
                         trailer[4 - n..].copy_from_slice(&buf[buf.len() - n..]);
                         out.write_all(&trailer).map_err(io)?;
+                    }
+                    copied += t.len + tile_overhead;
+                    if copied - last >= 1 << 24 || copied == data_bytes {
+                        progress(copied, data_bytes);
+                        last = copied;
                     }
                 }
             }

@@ -27,7 +27,8 @@ pub enum TiffCompression {
     None,
     /// LZW (code 5).
     Lzw,
-    /// Deflate / zlib (code 8, "Adobe Deflate"); level 1–9, default 6 as in GDAL.
+    /// Deflate / zlib (code 8, "Adobe Deflate") with libdeflate, as GDAL; level 0–12, default 6
+    /// as GDAL's `ZLEVEL`.
     #[default]
     Deflate,
     /// Zstandard (code 50000); level 1–22, default 9 as in GDAL.
@@ -203,7 +204,7 @@ pub struct TiffWriteOptions {
     pub layout: Layout,
     /// Tile compression. Default: deflate.
     pub compression: TiffCompression,
-    /// Codec level; `None` for the codec's default (deflate 6, zstd 9).
+    /// Codec level (deflate 0–12, zstd 1–22); `None` for the codec's default (deflate 6, zstd 9).
     pub level: Option<i32>,
     /// Predictor. Default: auto (2 for integers, 3 for floats).
     pub predictor: Predictor,
@@ -294,13 +295,13 @@ impl TiffWriteOptions {
         }
         if let Some(level) = self.level {
             let ok = match self.compression {
-                TiffCompression::Deflate => (0..=9).contains(&level),
+                TiffCompression::Deflate => (0..=12).contains(&level),
                 TiffCompression::Zstd => (1..=22).contains(&level),
                 TiffCompression::None | TiffCompression::Lzw => false,
             };
             if !ok {
                 return Err(Error::Invalid(match self.compression {
-                    TiffCompression::Deflate => format!("deflate level {level} is not in 0..=9"),
+                    TiffCompression::Deflate => format!("deflate level {level} is not in 0..=12"),
                     TiffCompression::Zstd => format!("zstd level {level} is not in 1..=22"),
                     c => format!("compression {c:?} takes no level (got {level})"),
                 }));
@@ -355,7 +356,7 @@ mod tests {
     fn bad_options_are_refused() {
         let bad = |o: TiffWriteOptions| o.validate().unwrap_err().to_string();
         assert!(bad(TiffWriteOptions { tile_size: 100, ..Default::default() }).contains("16"));
-        assert!(bad(TiffWriteOptions { level: Some(12), ..Default::default() }).contains("0..=9"));
+        assert!(bad(TiffWriteOptions { level: Some(13), ..Default::default() }).contains("0..=12"));
         assert!(
             bad(TiffWriteOptions {
                 overviews: Overviews::Levels(vec![2, 3]),

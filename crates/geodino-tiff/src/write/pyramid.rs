@@ -139,6 +139,9 @@ pub(crate) struct Pyramid<T> {
     enc: Encoding,
     pool: Pool,
     counters: Counters,
+    /// Tile buffers of encoded tiles, reused for new pending tiles (no page faults, no
+    /// allocator round trips); at most one batch's worth is kept.
+    spare: Vec<Vec<T>>,
 }
 
 impl<T: Reducible> Pyramid<T> {
@@ -172,6 +175,7 @@ impl<T: Reducible> Pyramid<T> {
             enc,
             pool,
             counters: Counters::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -183,9 +187,20 @@ impl<T: Reducible> Pyramid<T> {
         self.levels.iter().map(|l| l.pending.len()).sum()
     }
 
-    fn new_pending(&self, need: usize, masked: bool) -> Pending<T> {
+    /// A tile buffer filled with the fill value, recycled when possible.
+    fn fresh_tile(&mut self) -> Vec<T> {
+        match self.spare.pop() {
+            Some(mut v) => {
+                v.fill(self.fill);
+                v
+            }
+            None => vec![self.fill; self.tile_len()],
+        }
+    }
+
+    fn new_pending(&mut self, need: usize, masked: bool) -> Pending<T> {
         Pending {
-            data: vec![self.fill; self.tile_len()],
+            data: self.fresh_tile(),
             filled: 0,
             need,
             mask: masked.then(|| vec![0u64; (self.ts * self.ts).div_ceil(64)]),
@@ -302,19 +317,24 @@ impl<T: Reducible> Pyramid<T> {
         let pending = self.pending_tiles();
         self.counters.pending_tiles = pending;
         self.counters.peak_pending_tiles = self.counters.peak_pending_tiles.max(pending);
-        let live_bytes = (pending + done.len()) * self.tile_len() * std::mem::size_of::<T>();
+        // pixel buffers alive now: partly written tiles, the finished batch, recycled spares
+        let live = pending + done.len() + self.spare.len();
+        let live_bytes = live * self.tile_len() * std::mem::size_of::<T>();
         self.counters.peak_pending_bytes = self.counters.peak_pending_bytes.max(live_bytes);
         let emit: Vec<&(usize, usize, Vec<T>)> =
             done.iter().filter(|t| self.levels[t.0].dims.emit).collect();
-        if emit.is_empty() {
-            return Ok(());
-        }
         let enc = self.enc;
         let encoded = self.pool.map(&emit, |t| encode_tile(&t.2, &enc));
         for (t, bytes) in emit.iter().zip(encoded) {
             let bytes = bytes.map_err(|e| Error::io(path, e))?;
             self.counters.tiles_encoded += 1;
             sink(EncodedTile { level: t.0, index: t.1, bytes })?;
+        }
+        let keep = done.len().max(self.levels[0].tiles_x);
+        for (_, _, data) in done {
+            if self.spare.len() < keep {
+                self.spare.push(data);
+            }
         }
         Ok(())
     }
@@ -373,7 +393,7 @@ impl<T: Reducible> Pyramid<T> {
                 }
                 let data = match self.levels[0].pending.remove(&idx) {
                     Some(p) => p.data,
-                    None => vec![self.fill; self.tile_len()],
+                    None => self.fresh_tile(),
                 };
                 self.levels[0].done[idx] = true;
                 row.push((idx, data));

@@ -171,46 +171,82 @@ pub fn gdal_readback(paths: &[&Path]) -> Option<Vec<Readback>> {
     )
 }
 
-/// GDAL's COG driver's overviews of the same full-resolution pixels, one byte vector per
-/// level (band-sequential). `None` when GDAL's Python is missing.
-pub fn gdal_cog_overviews(
-    path: &Path,
+/// Who builds GDAL's reference overviews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GdalOverviews {
+    /// GDAL's COG driver (`OVERVIEW_RESAMPLING`), which picks the levels itself.
+    Cog,
+    /// `gdaladdo -r ...` (`BuildOverviews`) with factors 2, 4, ..., 2^levels.
+    Gdaladdo { levels: usize },
+}
+
+/// GDAL's overviews of the same full-resolution pixels as each of `paths`: per file, the
+/// overview sizes and one byte vector per level (band-sequential). One Python process for all.
+/// `None` when GDAL's Python is missing.
+pub fn gdal_overviews(
+    paths: &[&Path],
+    method: GdalOverviews,
     resampling: &str,
     block: usize,
-) -> Option<(Vec<(usize, usize)>, Vec<Vec<u8>>)> {
+) -> Option<Vec<(Vec<(usize, usize)>, Vec<Vec<u8>>)>> {
     let py = oracle::gdal_python()?;
     let dir = geodino_testutil::tempdir();
-    let prefix = dir.path().join("gdal");
+    let (m, levels) = match method {
+        GdalOverviews::Cog => ("cog", 0),
+        GdalOverviews::Gdaladdo { levels } => ("gdaladdo", levels),
+    };
     let mut cmd = Command::new(py);
-    cmd.arg(script("gdal_cog_overviews.py"))
-        .arg(path)
-        .arg(resampling)
-        .arg(block.to_string())
-        .arg(&prefix);
-    let out: serde_json::Value = serde_json::from_str(oracle::run(&mut cmd).trim()).unwrap();
-    let sizes: Vec<(usize, usize)> = out["overviews"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s[0].as_u64().unwrap() as usize, s[1].as_u64().unwrap() as usize))
-        .collect();
-    let levels = (1..=sizes.len())
-        .map(|k| std::fs::read(format!("{}.level{k}.bin", prefix.display())).unwrap())
-        .collect();
-    Some((sizes, levels))
+    cmd.arg(script("gdal_overviews.py"))
+        .args([m, resampling, &block.to_string(), &levels.to_string()])
+        .arg(dir.path())
+        .args(paths);
+    let out = oracle::run(&mut cmd);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), paths.len(), "GDAL made overviews for every file");
+    Some(
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let sizes: Vec<(usize, usize)> = v["overviews"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| (s[0].as_u64().unwrap() as usize, s[1].as_u64().unwrap() as usize))
+                    .collect();
+                let levels = (1..=sizes.len())
+                    .map(|k| std::fs::read(dir.path().join(format!("{i}.level{k}.bin"))).unwrap())
+                    .collect();
+                (sizes, levels)
+            })
+            .collect(),
+    )
 }
 
 /// GDAL's COG validator (full check): `(valid, its output)`. `None` when missing.
 pub fn validate_cog(path: &Path) -> Option<(bool, String)> {
+    validate_cogs(&[path]).map(|mut v| v.remove(0))
+}
+
+/// GDAL's COG validator (the full check of `--full-check=yes`: IFD and data order, tile
+/// leaders and trailers) on several files in one Python process: per file `(valid, errors
+/// and warnings as text)`. `None` when missing.
+pub fn validate_cogs(paths: &[&Path]) -> Option<Vec<(bool, String)>> {
     let py = oracle::gdal_python()?;
-    let out = Command::new(py)
-        .args(["-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", "--full-check=yes"])
-        .arg(path)
-        .output()
-        .expect("run the COG validator");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Some((out.status.success() && text.contains("is a valid cloud optimized GeoTIFF"), text))
+    let mut cmd = Command::new(py);
+    cmd.arg(script("validate_cogs.py")).args(paths);
+    let out = oracle::run(&mut cmd);
+    let v: Vec<(bool, String)> = out
+        .lines()
+        .map(|l| {
+            let j: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            let errors = j["errors"].as_array().unwrap();
+            (errors.is_empty(), j.to_string())
+        })
+        .collect();
+    assert_eq!(v.len(), paths.len(), "validated every file");
+    Some(v)
 }
 
 /// Files in `dir` (names), sorted: to check that nothing but the expected output is left.

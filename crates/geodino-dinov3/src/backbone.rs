@@ -1,0 +1,204 @@
+//! [`Dinov3Backbone`]: a [`DinoVisionTransformer`] with its parameters, loading, precision and
+//! device handling, implementing [`geodino_nn::Backbone`].
+
+use std::path::Path;
+
+use geodino_nn::{Backbone, LayerFeatures, LoadPolicy, LoadReport, Precision};
+use geodino_weights::StateDict;
+use tch::{Device, Kind, Tensor, nn};
+
+use crate::checkpoint::{CheckpointOptions, infer_config, inflate_patch_embed, read_official};
+use crate::{DinoVisionTransformer, Features, Result, ViTConfig};
+
+/// A DINOv3 ViT and its variables.
+#[derive(Debug)]
+pub struct Dinov3Backbone {
+    vs: nn::VarStore,
+    model: DinoVisionTransformer,
+    precision: Precision,
+    report: LoadReport,
+}
+
+/// Keys that may be absent from a checkpoint (filled with their reference values), and keys that
+/// are dropped when the model has no such variable.
+fn load_policy(cfg: &ViTConfig) -> LoadPolicy {
+    LoadPolicy {
+        // A port may drop `bias_mask` and zero the K bias instead (spec §1.5); the mask buffer is
+        // then the reference `[1…, 0…, 1…]`, which gives the same result.
+        optional: (0..cfg.depth).map(|i| format!("blocks.{i}.attn.qkv.bias_mask")).collect(),
+        // `local_cls_norm` is training-only: a model built without it ignores it (spec §1.7).
+        ignorable: vec!["local_cls_norm.weight".into(), "local_cls_norm.bias".into()],
+    }
+}
+
+impl Dinov3Backbone {
+    /// A model with the reference random initialisation (`init_weights`), in f32 on `device`.
+    ///
+    /// # Errors
+    /// An invalid configuration.
+    pub fn new(cfg: &ViTConfig, device: Device) -> Result<Dinov3Backbone> {
+        let vs = nn::VarStore::new(device);
+        let model = DinoVisionTransformer::new(vs.root(), cfg)?;
+        model.init_weights();
+        Ok(Dinov3Backbone { vs, model, precision: Precision::F32, report: LoadReport::default() })
+    }
+
+    /// Build from an official-layout state dict, strictly: every missing, unexpected or
+    /// mis-shaped key is reported by name (`bias_mask` may be absent; `local_cls_norm` is
+    /// ignored when `cfg` has no untied local norm).
+    ///
+    /// # Errors
+    /// [`geodino_nn::Error::StateDictMismatch`] (inside [`Error::Nn`]), an invalid config.
+    pub fn from_state_dict(
+        sd: StateDict,
+        cfg: &ViTConfig,
+        device: Device,
+    ) -> Result<Dinov3Backbone> {
+        let vs = nn::VarStore::new(device);
+        let model = DinoVisionTransformer::new(vs.root(), cfg)?;
+        let report = geodino_nn::load_state_dict(&vs, sd, &load_policy(cfg))?;
+        Ok(Dinov3Backbone { vs, model, precision: Precision::F32, report })
+    }
+
+    /// Load a checkpoint file: official `.pth` (flat or training checkpoint), our or official
+    /// safetensors, or Hugging Face safetensors. The architecture is `opts.config`, else the one
+    /// stored by geodino, else inferred from the tensors; then the precision and device of
+    /// `opts` are applied.
+    ///
+    /// # Errors
+    /// Unreadable or non-DINOv3 files, inconsistent configs, strict-loading failures (every
+    /// bad key named), unavailable devices.
+    pub fn from_checkpoint(path: &Path, opts: &CheckpointOptions) -> Result<Dinov3Backbone> {
+        let mut off = read_official(path, opts)?;
+        if let Some(n) = opts.in_chans {
+            inflate_patch_embed(&mut off.state_dict, n, opts.inflate_rescale)?;
+        }
+        let mut cfg = match (&opts.config, off.stored_config) {
+            (Some(c), _) => c.clone(),
+            (None, Some(c)) => c,
+            (None, None) => infer_config(&off.state_dict)?,
+        };
+        if let Some(n) = opts.in_chans {
+            cfg.in_chans = n;
+        }
+        let mut bb = Dinov3Backbone::from_state_dict(off.state_dict, &cfg, Device::Cpu)?;
+        bb.set_precision(opts.precision);
+        if opts.device != Device::Cpu {
+            bb.to_device(opts.device);
+        }
+        Ok(bb)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &DinoVisionTransformer {
+        &self.model
+    }
+
+    /// The model, mutably (e.g. to set the drop-path rate).
+    pub fn model_mut(&mut self) -> &mut DinoVisionTransformer {
+        &mut self.model
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ViTConfig {
+        self.model.config()
+    }
+
+    /// The variables (for optimisers, EMA teachers, saving).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// The variables, mutably.
+    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    /// What loading did (keys kept at their defaults, keys ignored).
+    pub fn load_report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// The current precision.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Convert every floating parameter to `p`, except the RoPE periods, which stay in the RoPE
+    /// dtype (f32 for released models) so the tables are computed as the reference does.
+    pub fn set_precision(&mut self, p: Precision) {
+        let kind = p.kind();
+        tch::no_grad(|| {
+            for (name, v) in self.vs.variables() {
+                if name == "rope_embed.periods" || !v.is_floating_point() || v.kind() == kind {
+                    continue;
+                }
+                let mut v = v.shallow_clone();
+                v.set_data(&v.to_kind(kind));
+            }
+        });
+        self.precision = p;
+    }
+
+    /// Move every variable to `device`.
+    pub fn to_device(&mut self, device: Device) {
+        self.vs.set_device(device);
+    }
+
+    /// All variables as an official-layout state dict (current precision).
+    ///
+    /// # Errors
+    /// libtorch errors.
+    pub fn state_dict(&self) -> Result<StateDict> {
+        Ok(geodino_nn::state_dict_of(&self.vs)?)
+    }
+
+    /// Cast images to the parameters' kind and device (inputs usually arrive as f32 on CPU).
+    pub fn prepare_input(&self, x: &Tensor) -> Tensor {
+        x.to_device(self.vs.device()).to_kind(self.kind())
+    }
+
+    /// [`DinoVisionTransformer::forward_features`] in evaluation mode.
+    ///
+    /// # Errors
+    /// Bad input (see there).
+    pub fn forward_features(&self, x: &Tensor, masks: Option<&Tensor>) -> Result<Features> {
+        self.model.forward_features(x, masks)
+    }
+}
+
+impl Backbone for Dinov3Backbone {
+    fn embed_dim(&self) -> i64 {
+        self.config().embed_dim as i64
+    }
+    fn patch_size(&self) -> i64 {
+        self.config().patch_size as i64
+    }
+    fn n_blocks(&self) -> usize {
+        self.config().depth
+    }
+    fn in_chans(&self) -> i64 {
+        self.config().in_chans as i64
+    }
+    fn device(&self) -> Device {
+        self.vs.device()
+    }
+    fn kind(&self) -> Kind {
+        self.precision.kind()
+    }
+    fn intermediate_layers(
+        &self,
+        x: &Tensor,
+        layers: &[usize],
+        norm: bool,
+        reshape: bool,
+    ) -> geodino_nn::Result<Vec<LayerFeatures>> {
+        self.model.get_intermediate_layers(x, layers, norm, reshape).map_err(Into::into)
+    }
+}
+
+impl From<Dinov3Backbone> for Box<dyn Backbone> {
+    fn from(b: Dinov3Backbone) -> Self {
+        Box::new(b)
+    }
+}
