@@ -87,15 +87,7 @@ struct Input {
 
 impl Input {
     fn open(path: &Path, band: usize) -> anyhow::Result<Input> {
-        let reader = match open_raster(path, None, false) {
-            Ok(r) => r,
-            // A build whose facade reads GeoTIFF only through GDAL: use geodino-tiff's reader.
-            Err(e) if is_tiff(path) => match geodino_tiff::GeoTiffReader::open(path) {
-                Ok(r) => std::sync::Arc::new(r),
-                Err(_) => return Err(e),
-            },
-            Err(e) => return Err(e),
-        };
+        let reader = open_raster(path, None, false)?;
         let m = reader.meta();
         if band == 0 || band > m.band_count() {
             bail!(
@@ -144,13 +136,6 @@ impl Input {
             .with_context(|| format!("{}: reading {w}", self.path.display()))?;
         Ok(buf.to_f64().index_axis_move(ndarray::Axis(0), 0))
     }
-}
-
-fn is_tiff(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok_and(|_| matches!(&magic, b"II*\0" | b"MM\0*" | b"II+\0" | b"MM\0+"))
 }
 
 /// Fail unless the two rasters share size, geotransform and CRS, naming both files.
