@@ -189,8 +189,15 @@ fn bands_of_windows(m: &RasterMeta) -> Vec<Vec<Window>> {
         .collect()
 }
 
+/// A progress bar over bands of rows on stderr with ETA.
 fn bar(bands: usize) -> indicatif::ProgressBar {
-    crate::cmd::info::progress_bar(bands as u64, "eval")
+    let bar = indicatif::ProgressBar::new(bands as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "eval [{elapsed_precise}] {wide_bar} {pos}/{len} bands of rows (ETA {eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
 }
 
 fn canopy(a: &Args, p: &Input, l: &Input) -> anyhow::Result<(CanopyMetrics, Array2<f32>, usize)> {
