@@ -25,7 +25,12 @@ enum Command {
     // ---- heads and whole-scene inference (issue 5) ----
 
     // ---- pretraining (issue 6) ----
-
+    /// DINOv3 self-supervised pretraining (with Gram anchoring) on a raster archive.
+    #[cfg(feature = "torch")]
+    Pretrain(cmd::pretrain::Args),
+    /// Export a pretraining run's backbone in the official DINOv3 layout (.safetensors or .pth).
+    #[cfg(feature = "torch")]
+    ExportBackbone(cmd::export_backbone::Args),
     // ---- head training, evaluation, synthetic scenes (issue 7) ----
 }
 
@@ -40,7 +45,10 @@ fn main() -> anyhow::Result<()> {
         // ---- heads and whole-scene inference (issue 5) ----
 
         // ---- pretraining (issue 6) ----
-
+        #[cfg(feature = "torch")]
+        Command::Pretrain(a) => cmd::pretrain::run(a),
+        #[cfg(feature = "torch")]
+        Command::ExportBackbone(a) => cmd::export_backbone::run(a),
         // ---- head training, evaluation, synthetic scenes (issue 7) ----
     }
 }

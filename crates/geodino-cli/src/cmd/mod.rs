@@ -9,5 +9,9 @@ pub mod info;
 // ---- heads and whole-scene inference (issue 5) ----
 
 // ---- pretraining (issue 6) ----
+#[cfg(feature = "torch")]
+pub mod export_backbone;
+#[cfg(feature = "torch")]
+pub mod pretrain;
 
 // ---- head training, evaluation, synthetic scenes (issue 7) ----
