@@ -32,6 +32,10 @@ enum Command {
     #[cfg(feature = "torch")]
     ExportBackbone(cmd::export_backbone::Args),
     // ---- head training, evaluation, synthetic scenes (issue 7) ----
+    /// Generate a synthetic aerial scene with aligned canopy-height and land-cover labels.
+    SynthScene(cmd::synth_scene::Args),
+    /// Compare a prediction raster with labels: canopy-height or land-cover metrics.
+    Eval(cmd::eval::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +54,7 @@ fn main() -> anyhow::Result<()> {
         #[cfg(feature = "torch")]
         Command::ExportBackbone(a) => cmd::export_backbone::run(a),
         // ---- head training, evaluation, synthetic scenes (issue 7) ----
+        Command::SynthScene(a) => cmd::synth_scene::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
     }
 }

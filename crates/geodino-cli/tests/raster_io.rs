@@ -59,6 +59,13 @@ fn check_info(j: &Value, gi: &Value, oracle_bands: &[Value], what: &str) {
         }
         let s = &jb["stats"];
         let (sum, osum) = (s["sum"].as_f64().unwrap(), ob["sum"].as_f64().unwrap());
+        if j["compression"] == "jpeg" {
+            // Lossy JPEG: geodino-tiff's decoder and GDAL's libjpeg differ by a few levels on
+            // some pixels (see docs/raster-io.md); `--gdal` gives GDAL's exact numbers.
+            assert!((sum - osum).abs() <= 2e-3 * osum.abs(), "{what}: {sum} vs {osum}");
+            assert_eq!(s["valid_count"], ob["valid_count"], "{what}: band {} count", i + 1);
+            continue;
+        }
         if jb["dtype"].as_str().unwrap().starts_with("float") {
             assert!((sum - osum).abs() <= 1e-12 * osum.abs().max(1.0), "{what}: {sum} vs {osum}");
         } else {
@@ -70,7 +77,6 @@ fn check_info(j: &Value, gi: &Value, oracle_bands: &[Value], what: &str) {
     }
 }
 
-#[cfg(feature = "gdal")]
 #[test]
 fn info_json_stats_equals_gdal_on_the_shared_geotiffs() {
     const TIFFS: &[&str] = &[
@@ -99,6 +105,22 @@ fn info_json_stats_equals_gdal_on_the_shared_geotiffs() {
         let j = info(p);
         let gi = oracle::gdalinfo_json(p, false);
         check_info(&j, &gi, o["bands"].as_array().unwrap(), &p.display().to_string());
+        #[cfg(feature = "gdal")]
+        if j["compression"] == "jpeg" {
+            // through GDAL the statistics are GDAL's to the last bit
+            let jg: Value = serde_json::from_str(&ok(&[
+                "info",
+                "--json",
+                "--stats",
+                "--gdal",
+                p.to_str().unwrap(),
+            ]))
+            .unwrap();
+            assert_eq!(jg["driver"], "GTiff");
+            for (i, ob) in o["bands"].as_array().unwrap().iter().enumerate() {
+                assert_eq!(jg["bands"][i]["stats"]["sum"], ob["sum"]);
+            }
+        }
         let ovr = gi["bands"][0]["overviews"].as_array().map_or(0, Vec::len);
         assert_eq!(j["overviews"].as_array().unwrap().len(), ovr);
     }
@@ -210,7 +232,6 @@ fn geodino_raster_window_sum(src: &Path, band0: usize, w: (usize, usize, usize, 
     j["bands"][0]["stats"]["sum"].as_f64().unwrap()
 }
 
-#[cfg(feature = "gdal")]
 #[test]
 fn convert_geotiff_to_zarr_and_back_to_a_valid_cog() {
     let Some(src) = shared_data("geotiff/rgb_lzw.tif") else { return };
@@ -255,12 +276,15 @@ fn bad_input_fails_with_the_file_named_and_no_panic() {
     std::fs::write(bad.join(".zgroup"), "{\"zarr_format\": 2}").unwrap();
     std::fs::create_dir(bad.join("a")).unwrap();
     std::fs::write(bad.join("a").join(".zarray"), "{\"zarr_format\": 2, \"shape\": [").unwrap();
+    let trunc = d.join("trunc.tif");
+    std::fs::write(&trunc, b"II*\0\x08\0\0\0\xff").unwrap();
     let missing = d.join("missing.zarr");
     let out = d.join("out.zarr");
     let cases: Vec<(Vec<String>, String)> = vec![
         (vec!["info".into(), missing.display().to_string()], "missing.zarr".into()),
         (vec!["info".into(), "--json".into(), txt.display().to_string()], "notes.txt".into()),
         (vec!["info".into(), bad.display().to_string()], "bad.zarr/a/.zarray".into()),
+        (vec!["info".into(), "--stats".into(), trunc.display().to_string()], "trunc.tif".into()),
         (
             vec!["convert".into(), bad.display().to_string(), out.display().to_string()],
             "bad.zarr".into(),
@@ -297,5 +321,5 @@ fn bad_input_fails_with_the_file_named_and_no_panic() {
     }
     assert!(!out.exists(), "no half-written output");
     let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(left.len(), 2, "no temporary files left: {left:?}");
+    assert_eq!(left.len(), 3, "no temporary files left: {left:?}");
 }

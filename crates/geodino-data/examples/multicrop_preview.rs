@@ -6,10 +6,9 @@
 //! cargo run -p geodino-data --example multicrop_preview -- [IN.tif] [OUT.png] [SEED]
 //! ```
 //!
-//! `IN.tif` is an 8-bit, uncompressed or deflate/LZW GeoTIFF read with the `tiff` crate; it defaults
-//! to the NAIP sample `../shared/data/geotiff/m_3607824_se_17_1_20160620_sub.tif` (300×300, 1 m).
-//! That file is RGB+NIR, but the `tiff` crate drops "unspecified" extra samples, so the example sees
-//! its three RGB bands (`docs/geo-io.md` of the shared docs describes the trap). The crops are made
+//! `IN.tif` is an 8-bit GeoTIFF read with geodino's own reader; it defaults to the NAIP sample
+//! `../shared/data/geotiff/m_3607824_se_17_1_20160620_sub.tif` (300×300, 1 m, RGB + NIR: all four
+//! bands are augmented, the NIR band untouched by the colour operations). The crops are made
 //! with the released recipe at reduced sizes (128 px global, 64 px local, Gram 256 px) on every band
 //! read, normalised with SAT-493M statistics (0.5 / 0.25 for any band past the third); the picture
 //! shows bands 1-3.
@@ -25,24 +24,14 @@ use ndarray::{Array3, ArrayView3};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Read an 8-bit multi-band TIFF into `(c, h, w)` floats in [0, 1].
+/// Read every band of a GeoTIFF into `(c, h, w)` floats in [0, 1] (8-bit data assumed).
 fn read_tiff(path: &Path) -> Result<Array3<f32>> {
-    let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let mut dec = tiff::decoder::Decoder::new(std::io::BufReader::new(file))
-        .with_context(|| format!("{}: not a TIFF", path.display()))?;
-    let (w, h) = dec.dimensions()?;
-    let (w, h) = (w as usize, h as usize);
-    let data =
-        match dec.read_image().with_context(|| format!("{}: cannot decode", path.display()))? {
-            tiff::decoder::DecodingResult::U8(v) => v,
-            _ => bail!("{}: only 8-bit images are supported by this example", path.display()),
-        };
-    if data.len() % (w * h) != 0 {
-        bail!("{}: {} samples for {w}x{h} pixels", path.display(), data.len());
+    use geodino_core::RasterRead;
+    let reader = geodino_tiff::GeoTiffReader::open(path)?;
+    if reader.meta().dtype != geodino_core::DataType::Uint8 {
+        bail!("{}: only 8-bit images are supported by this example", path.display());
     }
-    let c = data.len() / (w * h);
-    // chunky (pixel-interleaved) samples
-    Ok(Array3::from_shape_fn((c, h, w), |(b, y, x)| data[(y * w + x) * c + b] as f32 / 255.0))
+    Ok(reader.read_all()?.to_f32().mapv(|v| v / 255.0))
 }
 
 /// An RGB canvas.

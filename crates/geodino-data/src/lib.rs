@@ -6,4 +6,6 @@ pub use error::{Error, Result};
 
 pub mod augment;
 pub mod masking;
+pub mod metrics;
 pub mod multicrop;
+pub mod synth;

@@ -40,9 +40,9 @@ pub struct OpenOptions {
 /// Formats this build reads, for error messages.
 pub fn supported_formats() -> &'static str {
     if cfg!(feature = "gdal") {
-        "GeoTIFF/COG (through GDAL until geodino-tiff's reader lands), Zarr v2/v3, and every format GDAL reads"
+        "GeoTIFF/BigTIFF/COG, Zarr v2/v3, and every format GDAL reads"
     } else {
-        "Zarr v2/v3 (GeoTIFF needs geodino-tiff's reader or the `gdal` feature; other formats need the `gdal` feature)"
+        "GeoTIFF/BigTIFF/COG and Zarr v2/v3 (other formats need the `gdal` feature)"
     }
 }
 
@@ -85,8 +85,8 @@ pub fn open(path: impl AsRef<Path>) -> Result<SharedReader> {
     open_with(path, &OpenOptions::default())
 }
 
-/// Open the raster at `path`: Zarr stores through geodino-zarr, GeoTIFFs through GDAL until
-/// geodino-tiff's reader lands, and everything else through GDAL when the `gdal` feature is on.
+/// Open the raster at `path`: Zarr stores through geodino-zarr, GeoTIFFs through geodino-tiff's
+/// pure-Rust reader, and everything else through GDAL when the `gdal` feature is on.
 ///
 /// # Errors
 /// See [`open`].
@@ -101,13 +101,7 @@ pub fn open_with(path: impl AsRef<Path>, opts: &OpenOptions) -> Result<SharedRea
             let z = geodino_zarr::ZarrOpenOptions { variable: opts.variable.clone() };
             Ok(Arc::new(ZarrReader::open_with(path, &z)?))
         }
-        Format::GeoTiff => open_gdal(path).map_err(|e| match e {
-            Error::Unsupported { .. } if !cfg!(feature = "gdal") => Error::unsupported(
-                path,
-                format!("GeoTIFF; this build reads {}", supported_formats()),
-            ),
-            other => other,
-        }),
+        Format::GeoTiff => Ok(Arc::new(geodino_tiff::GeoTiffReader::open(path)?)),
         Format::Other => open_gdal(path).map_err(|e| match e {
             Error::Unsupported { .. } if !cfg!(feature = "gdal") => Error::format(
                 path,
@@ -137,15 +131,16 @@ pub struct CreateOptions {
     pub compress: Option<Compression>,
     /// Zarr output as v2 in GDAL's layout (readable by GDAL 3.6) instead of v3 sharded.
     pub zarr_v2: bool,
-    /// Block (GeoTIFF tile, Zarr chunk) edge in pixels (default 256; 512 for COG).
+    /// Block (GeoTIFF tile, Zarr chunk) edge in pixels (default 256; 512 for COG; GeoTIFF tiles
+    /// are multiples of 16).
     pub block: Option<usize>,
     /// Replace an existing destination.
     pub overwrite: bool,
 }
 
 /// Create a raster described by `meta` at `path`, choosing the writer from the extension:
-/// `.zarr` → Zarr v3 sharded zstd (or v2 with `zarr_v2`); `.tif`/`.tiff` → tiled GeoTIFF or COG
-/// (through GDAL until geodino-tiff's writer lands). Nothing appears at `path` until
+/// `.zarr` → Zarr v3 sharded zstd (or v2 with `zarr_v2`); `.tif`/`.tiff` → geodino-tiff's
+/// tiled GeoTIFF or COG (with internal overviews). Nothing appears at `path` until
 /// [`RasterWrite::finish`] succeeds.
 ///
 /// # Errors
@@ -204,27 +199,41 @@ pub fn create(
     )))
 }
 
-#[cfg(feature = "gdal")]
 fn create_tiff(
     path: &Path,
     meta: &RasterMeta,
     opts: &CreateOptions,
 ) -> Result<Box<dyn RasterWrite>> {
-    let compress = opts.compress.clone().unwrap_or(Compression::Deflate);
-    let block = opts.block.unwrap_or(if opts.cog { 512 } else { 256 });
-    Ok(Box::new(crate::GdalWriter::create(path, meta, opts.cog, &compress, block, opts.overwrite)?))
-}
-
-#[cfg(not(feature = "gdal"))]
-fn create_tiff(
-    path: &Path,
-    _meta: &RasterMeta,
-    _opts: &CreateOptions,
-) -> Result<Box<dyn RasterWrite>> {
-    Err(Error::unsupported(
-        path,
-        "GeoTIFF output needs geodino-tiff's writer (not yet in this build) or the `gdal` feature",
-    ))
+    use geodino_tiff::write::{
+        GeoTiffWriter, Layout, Overviews, TiffCompression, TiffWriteOptions,
+    };
+    if path.exists() && !opts.overwrite {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "already exists (use overwrite)",
+            ),
+        ));
+    }
+    let compression = match &opts.compress {
+        None => TiffCompression::Deflate,
+        Some(c) => TiffCompression::from_core(c).ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: GeoTIFF output takes zstd, deflate, lzw or none compression, not {}",
+                path.display(),
+                c.name()
+            ))
+        })?,
+    };
+    let to = TiffWriteOptions {
+        layout: if opts.cog { Layout::Cog } else { Layout::Tiled },
+        overviews: if opts.cog { Overviews::Auto } else { Overviews::None },
+        compression,
+        tile_size: opts.block.unwrap_or(if opts.cog { 512 } else { 256 }),
+        ..TiffWriteOptions::default()
+    };
+    Ok(Box::new(GeoTiffWriter::create(path, meta, &to)?))
 }
 
 #[cfg(test)]

@@ -95,13 +95,41 @@ fn accumulate(
     nodata: Option<geodino_core::NoData>,
     acc: &mut Acc,
 ) {
+    if buf.dtype().is_float() {
+        with_buffer!(buf, a => {
+            for &v in a.index_axis(ndarray::Axis(0), band).iter() {
+                let x = RasterElement::to_f64(v);
+                if x.is_nan() || nodata.is_some_and(|n| n.matches(x)) {
+                    continue;
+                }
+                acc.add(x);
+            }
+        });
+        return;
+    }
+    // Integers: an exact i64 sum per window (at most 2^31 pixels of 32-bit values fit), and
+    // min / max in the native type; no compensation needed.
     with_buffer!(buf, a => {
+        let nd = nodata.map(|n| n.0);
+        let (mut sum, mut count) = (0i64, 0u64);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for &v in a.index_axis(ndarray::Axis(0), band).iter() {
             let x = RasterElement::to_f64(v);
-            if x.is_nan() || nodata.is_some_and(|n| n.matches(x)) {
+            if nd == Some(x) {
                 continue;
             }
-            acc.add(x);
+            sum += x as i64;
+            count += 1;
+            if x < lo {
+                lo = x;
+            }
+            if x > hi {
+                hi = x;
+            }
+        }
+        if count > 0 {
+            let part = Acc { count, sum: sum as f64, comp: (sum - sum as f64 as i64) as f64, min: lo, max: hi };
+            *acc = acc.merge(part);
         }
     })
 }

@@ -223,3 +223,32 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn band_last_arrays_are_transposed_to_band_row_col() {
+    // An xarray-style (y, x, band) array written by zarr-python, chunked unevenly (7, 11, 2).
+    let Some(py) = geodino_testutil::oracle::zarr_python() else { return };
+    let tmp = geodino_testutil::tempdir();
+    let store = tmp.path().join("yxb.zarr");
+    let script = format!(
+        "import zarr, numpy as np\n\
+         a = zarr.create_array({:?}, shape=(20, 30, 3), chunks=(7, 11, 2), dtype='int16', zarr_format=2, fill_value=None)\n\
+         a[...] = (np.arange(20 * 30 * 3).reshape(20, 30, 3) % 1000).astype('int16')\n\
+         a.attrs['_ARRAY_DIMENSIONS'] = ['y', 'x', 'band']\n",
+        store.display().to_string()
+    );
+    geodino_testutil::oracle::run(std::process::Command::new(py).args(["-c", &script]));
+    let r = ZarrReader::open(&store).unwrap();
+    assert_eq!((r.meta().width, r.meta().height, r.meta().band_count()), (30, 20, 3));
+    assert_eq!(r.meta().nodata(0), None);
+    let w = Window::new(5, 3, 17, 12);
+    let got = r.read_window(&[2, 0], w).unwrap().to_f64();
+    for (i, b) in [2usize, 0].iter().enumerate() {
+        for y in 0..12 {
+            for x in 0..17 {
+                let want = ((((3 + y) * 30 + 5 + x) * 3 + b) % 1000) as f64;
+                assert_eq!(got[[i, y, x]], want, "band {b} at ({x}, {y})");
+            }
+        }
+    }
+}

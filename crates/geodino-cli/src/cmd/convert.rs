@@ -116,42 +116,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         overwrite: args.overwrite,
     };
     let mut dst = geodino_raster::create(&args.output, &out_meta, &opts)?;
-    // Output-aligned windows of 1024 x 1024 (a whole number of output tiles and Zarr shards),
-    // read a few at a time in parallel and written in row order.
+    // Output-aligned windows of 4 x 4 blocks (whole output tiles and Zarr shards).
     let step = args.block.unwrap_or(256) * 4;
-    let mut tiles = Vec::new();
-    for r in (0..window.height).step_by(step) {
-        for c in (0..window.width).step_by(step) {
-            tiles.push(Window::new(
-                c as i64,
-                r as i64,
-                step.min(window.width - c),
-                step.min(window.height - r),
-            ));
-        }
-    }
-    let bar = progress_bar(tiles.len() as u64, "convert");
-    let batch = rayon::current_num_threads().max(1);
-    for chunk in tiles.chunks(batch) {
-        let src_windows: Vec<Window> = chunk
-            .iter()
-            .map(|t| {
-                Window::new(
-                    t.col_off + window.col_off,
-                    t.row_off + window.row_off,
-                    t.width,
-                    t.height,
-                )
-            })
-            .collect();
-        let parts =
-            geodino_raster::read_windows_par(src.as_ref(), &bands, &src_windows, |_, b| Ok(b))?;
-        for (t, part) in chunk.iter().zip(parts) {
-            dst.write_window(*t, &part)
-                .with_context(|| format!("{}: writing window {t}", args.output.display()))?;
-            bar.inc(1);
-        }
-    }
+    let n = window.width.div_ceil(step) * window.height.div_ceil(step);
+    let bar = progress_bar(n as u64, "convert");
+    geodino_raster::copy_into(src.as_ref(), &bands, window, dst.as_mut(), step, &|done, _| {
+        bar.set_position(done as u64)
+    })
+    .with_context(|| format!("converting {} to {}", args.input.display(), args.output.display()))?;
     dst.finish().with_context(|| format!("{}: finishing", args.output.display()))?;
     bar.finish_and_clear();
     eprintln!(

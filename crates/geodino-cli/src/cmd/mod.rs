@@ -15,3 +15,5 @@ pub mod export_backbone;
 pub mod pretrain;
 
 // ---- head training, evaluation, synthetic scenes (issue 7) ----
+pub mod eval;
+pub mod synth_scene;
