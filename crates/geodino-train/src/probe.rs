@@ -256,7 +256,6 @@ impl Evaluator {
                 self.patch,
                 prediction.as_ref(),
                 self.labels.as_ref(),
-                self.classes.len(),
                 &res,
             )?;
             res.picture = Some(path);

@@ -1,73 +1,73 @@
-//! Pictures of a run: the loss curves and the evaluation panels.
+//! Pictures of a run (drawn with geodino-viz): the loss curves and the evaluation panels.
 
 use std::path::Path;
 
-use ndarray::{Array2, Array3};
+use geodino_viz::composite::rgb_composite;
+use geodino_viz::plot::LinePlot;
+use geodino_viz::{Canvas, palette};
+use ndarray::{Array2, Array3, s};
 
 use crate::error::{Error, Result};
 use crate::probe::ProbeResult;
+use crate::trainer::read_metrics;
 
-/// Categorical colours for classes.
-const PALETTE: [[u8; 3]; 12] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
-    [188, 189, 34],
-    [23, 190, 207],
-    [174, 199, 232],
-    [255, 187, 120],
-];
+fn viz(path: &Path, e: geodino_viz::Error) -> Error {
+    Error::Data(format!("{}: {e}", path.display()))
+}
 
-/// Write an RGB picture `(3, h, w)` of bytes as PNG, atomically.
+/// Refresh the loss-curve picture of a run from its `metrics.jsonl`: the total loss and its
+/// terms (DINO global and local, iBOT, KoLeo, Gram) against the iteration.
 ///
 /// # Errors
-/// IO or encoding errors naming the file.
-pub fn save_rgb_png(path: &Path, rgb: &Array3<u8>) -> Result<()> {
-    let (_, h, w) = rgb.dim();
-    let mut buf = Vec::with_capacity(3 * h * w);
+/// Unreadable metrics, an unwritable picture.
+pub fn loss_plot(metrics: &Path, out: &Path) -> Result<()> {
+    if !metrics.exists() {
+        return Ok(());
+    }
+    let recs = read_metrics(metrics)?;
+    if recs.is_empty() {
+        return Ok(());
+    }
+    let series = |f: &dyn Fn(&crate::trainer::StepRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        recs.iter().filter_map(|r| f(r).map(|v| (r.iteration as f64, v))).collect()
+    };
+    let mut plot = LinePlot::new(
+        format!("DINOv3 pretraining losses ({} iterations)", recs.len()),
+        "iteration",
+        "loss",
+    )
+    .with_series("total", series(&|r| Some(r.total_loss)))
+    .with_series("DINO global", series(&|r| Some(r.dino_global)))
+    .with_series("DINO local", series(&|r| Some(r.dino_local)))
+    .with_series("iBOT", series(&|r| Some(r.ibot)))
+    .with_series("KoLeo", series(&|r| Some(r.koleo)));
+    let gram = series(&|r| r.gram.map(|g| g * 100.0));
+    if !gram.is_empty() {
+        plot = plot.with_series("Gram x100", gram);
+    }
+    plot.render().save_png(out).map_err(|e| viz(out, e))
+}
+
+fn class_canvas(map: &Array2<i64>) -> Canvas {
+    let (h, w) = map.dim();
+    let mut c = Canvas::new(w, h, [0, 0, 0, 255]);
     for y in 0..h {
         for x in 0..w {
-            buf.extend_from_slice(&[rgb[[0, y, x]], rgb[[1, y, x]], rgb[[2, y, x]]]);
+            let l = map[[y, x]];
+            if l >= 0 {
+                c.set(x as i64, y as i64, palette::categorical(l as usize));
+            }
         }
     }
-    let tmp = path.with_extension("png.tmp");
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), source: e };
-    {
-        let f = std::fs::File::create(&tmp).map_err(io)?;
-        let mut enc = png::Encoder::new(std::io::BufWriter::new(f), w as u32, h as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut wr =
-            enc.write_header().map_err(|e| Error::Data(format!("{}: PNG: {e}", path.display())))?;
-        wr.write_image_data(&buf)
-            .map_err(|e| Error::Data(format!("{}: PNG: {e}", path.display())))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)
+    c
 }
 
-fn stretch(band: ndarray::ArrayView2<'_, f32>) -> impl Fn(f32) -> u8 {
-    let mut v: Vec<f32> = band.iter().copied().filter(|x| x.is_finite()).collect();
-    v.sort_by(f32::total_cmp);
-    let (lo, hi) = if v.is_empty() {
-        (0.0, 1.0)
-    } else {
-        (v[(v.len() - 1) * 2 / 100], v[(v.len() - 1) * 98 / 100])
-    };
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    move |x: f32| (((x - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8
-}
-
-/// The evaluation panels side by side: the input (first three bands, 2–98 % stretch), the first
-/// three PCA components of the patch features (upsampled ×`patch`), and when present the probe's
+/// The evaluation panels side by side, titled: the input (first three bands, 2–98 % stretch),
+/// the first three PCA components of the patch features, and with labels the probe's
 /// prediction and the labels in class colours (ignored pixels black).
 ///
 /// # Errors
-/// IO errors.
+/// An unwritable picture.
 pub fn eval_picture(
     path: &Path,
     display: &Array3<f32>,
@@ -75,56 +75,56 @@ pub fn eval_picture(
     patch: usize,
     prediction: Option<&Array2<i64>>,
     labels: Option<&Array2<i64>>,
-    _classes: usize,
-    _res: &ProbeResult,
+    res: &ProbeResult,
 ) -> Result<()> {
     let (c, h, w) = display.dim();
-    let panels = 2 + usize::from(prediction.is_some()) + usize::from(labels.is_some());
-    let gap = 4;
-    let width = panels * w + (panels - 1) * gap;
-    let mut out = Array3::<u8>::from_elem((3, h, width), 255);
-    for k in 0..3 {
-        let band = display.index_axis(ndarray::Axis(0), k.min(c - 1));
-        let f = stretch(band);
-        for y in 0..h {
-            for x in 0..w {
-                out[[k, y, x]] = f(band[[y, x]]);
-            }
-        }
+    let rgb = if c >= 3 {
+        display.slice(s![0..3, .., ..]).to_owned()
+    } else {
+        ndarray::stack![
+            ndarray::Axis(0),
+            display.index_axis(ndarray::Axis(0), 0),
+            display.index_axis(ndarray::Axis(0), 0),
+            display.index_axis(ndarray::Axis(0), 0)
+        ]
+    };
+    let (input, _) = rgb_composite(rgb.view(), 2.0, 98.0).map_err(|e| viz(path, e))?;
+    let (gh, gw) = (pca.dim().1, pca.dim().2);
+    let up = Array3::from_shape_fn((3, h, w), |(k, y, x)| {
+        pca[[k, (y / patch).min(gh - 1), (x / patch).min(gw - 1)]]
+    });
+    let (feat, _) = rgb_composite(up.view(), 2.0, 98.0).map_err(|e| viz(path, e))?;
+    let mut panels: Vec<(String, Canvas)> = vec![
+        ("input".into(), input),
+        (format!("features: PCA 1-3 (iteration {})", res.iteration), feat),
+    ];
+    if let Some(p) = prediction {
+        let t = match res.miou {
+            Some(m) => format!("linear probe (test half mIoU {m:.3})"),
+            None => "linear probe".into(),
+        };
+        panels.push((t, class_canvas(p)));
     }
-    let x0 = w + gap;
-    for k in 0..3 {
-        let band = pca.index_axis(ndarray::Axis(0), k);
-        let f = stretch(band);
-        for y in 0..h {
-            for x in 0..w {
-                let (gy, gx) =
-                    ((y / patch).min(band.dim().0 - 1), (x / patch).min(band.dim().1 - 1));
-                out[[k, y, x0 + x]] = f(band[[gy, gx]]);
-            }
-        }
+    if let Some(l) = labels {
+        panels.push(("labels (top half trains the probe)".into(), class_canvas(l)));
     }
-    let mut x0 = 2 * (w + gap);
-    for map in [prediction, labels].into_iter().flatten() {
-        for y in 0..h.min(map.dim().0) {
-            for x in 0..w.min(map.dim().1) {
-                let l = map[[y, x]];
-                let col = if l < 0 { [0, 0, 0] } else { PALETTE[l as usize % PALETTE.len()] };
-                for k in 0..3 {
-                    out[[k, y, x0 + x]] = col[k];
-                }
-            }
-        }
-        x0 += w + gap;
+    let (gap, top) = (8usize, 40usize);
+    let width = panels.len() * w + (panels.len() + 1) * gap;
+    let mut out = Canvas::new(width.max(200), h + top + gap, [255, 255, 255, 255]);
+    out.text(
+        gap as i64,
+        4,
+        &format!(
+            "locality {:.3} (neighbours {:.3}, all pairs {:.3})",
+            res.locality, res.neighbour_similarity, res.global_similarity
+        ),
+        1,
+        [40, 40, 40, 255],
+    );
+    for (i, (title, c)) in panels.iter().enumerate() {
+        let x = (gap + i * (w + gap)) as i64;
+        out.text(x, 20, title, 1, [20, 20, 20, 255]);
+        out.blit(c, x, top as i64);
     }
-    save_rgb_png(path, &out)
-}
-
-/// Refresh the loss-curve picture of a run from its `metrics.jsonl`.
-///
-/// # Errors
-/// Unreadable metrics, unwritable picture.
-pub fn loss_plot(metrics: &Path, out: &Path) -> Result<()> {
-    let _ = (metrics, out);
-    Ok(())
+    out.save_png(path).map_err(|e| viz(path, e))
 }
