@@ -33,7 +33,12 @@ enum Command {
     HeadRun(cmd::head_run::Args),
 
     // ---- pretraining (issue 6) ----
-
+    /// DINOv3 self-supervised pretraining (with Gram anchoring) on a raster archive.
+    #[cfg(feature = "torch")]
+    Pretrain(cmd::pretrain::Args),
+    /// Export a pretraining run's backbone in the official DINOv3 layout (.safetensors or .pth).
+    #[cfg(feature = "torch")]
+    ExportBackbone(cmd::export_backbone::Args),
     // ---- head training, evaluation, synthetic scenes (issue 7) ----
     /// Generate a synthetic aerial scene with aligned canopy-height and land-cover labels.
     SynthScene(cmd::synth_scene::Args),
@@ -57,7 +62,10 @@ fn main() -> anyhow::Result<()> {
         Command::HeadRun(a) => cmd::head_run::run(a),
 
         // ---- pretraining (issue 6) ----
-
+        #[cfg(feature = "torch")]
+        Command::Pretrain(a) => cmd::pretrain::run(a),
+        #[cfg(feature = "torch")]
+        Command::ExportBackbone(a) => cmd::export_backbone::run(a),
         // ---- head training, evaluation, synthetic scenes (issue 7) ----
         Command::SynthScene(a) => cmd::synth_scene::run(a),
         Command::Eval(a) => cmd::eval::run(a),

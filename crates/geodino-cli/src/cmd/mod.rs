@@ -15,6 +15,10 @@ pub mod convert_weights;
 pub mod head_run;
 
 // ---- pretraining (issue 6) ----
+#[cfg(feature = "torch")]
+pub mod export_backbone;
+#[cfg(feature = "torch")]
+pub mod pretrain;
 
 // ---- head training, evaluation, synthetic scenes (issue 7) ----
 pub mod eval;
