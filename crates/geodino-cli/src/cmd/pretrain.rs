@@ -46,7 +46,7 @@ impl Observer for Progress {
         self.bar.set_length(end as u64);
         self.bar.set_position(start as u64);
         self.bar.reset_eta();
-        self.bar.println(format!("training iterations {start}..{end} of {total}"));
+        self.say(&format!("training iterations {start}..{end} of {total}"));
     }
 
     fn step(&mut self, r: &StepRecord) {
@@ -65,7 +65,19 @@ impl Observer for Progress {
     }
 
     fn message(&mut self, msg: &str) {
-        self.bar.println(msg);
+        self.say(msg);
+    }
+}
+
+impl Progress {
+    /// A line above the bar, or on stderr when the bar is hidden (not a terminal: indicatif
+    /// drops `println` on a hidden bar).
+    fn say(&self, msg: &str) {
+        if self.quiet {
+            eprintln!("{msg}");
+        } else {
+            self.bar.println(msg);
+        }
     }
 }
 
