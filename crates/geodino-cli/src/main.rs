@@ -21,9 +21,16 @@ enum Command {
     /// Copy a raster into another format (GeoTIFF/COG <-> Zarr), streamed by blocks.
     Convert(cmd::convert::Args),
     // ---- backbones (issue 4) ----
-
+    /// Dense DINOv3 patch features over a whole raster (1/16 resolution, georeferenced).
+    #[cfg(feature = "torch")]
+    Embed(cmd::embed::Args),
+    /// The first three principal components of a feature raster as an RGB picture.
+    #[cfg(feature = "torch")]
+    Pca(cmd::pca::Args),
     // ---- heads and whole-scene inference (issue 5) ----
-
+    /// Land-cover classes over a whole scene (uint8 COG with colour table and class names).
+    #[cfg(feature = "torch")]
+    Landcover(cmd::landcover::Args),
     // ---- pretraining (issue 6) ----
 
     // ---- head training, evaluation, synthetic scenes (issue 7) ----
@@ -40,9 +47,13 @@ fn main() -> anyhow::Result<()> {
         Command::Info(a) => cmd::info::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         // ---- backbones (issue 4) ----
-
+        #[cfg(feature = "torch")]
+        Command::Embed(a) => cmd::embed::run(a),
+        #[cfg(feature = "torch")]
+        Command::Pca(a) => cmd::pca::run(a),
         // ---- heads and whole-scene inference (issue 5) ----
-
+        #[cfg(feature = "torch")]
+        Command::Landcover(a) => cmd::landcover::run(a),
         // ---- pretraining (issue 6) ----
 
         // ---- head training, evaluation, synthetic scenes (issue 7) ----

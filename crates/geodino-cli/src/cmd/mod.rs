@@ -5,8 +5,16 @@ pub mod convert;
 pub mod info;
 
 // ---- backbones (issue 4) ----
+#[cfg(feature = "torch")]
+pub mod embed;
+#[cfg(feature = "torch")]
+pub mod pca;
 
 // ---- heads and whole-scene inference (issue 5) ----
+#[cfg(feature = "torch")]
+pub mod landcover;
+#[cfg(feature = "torch")]
+pub mod scene_args;
 
 // ---- pretraining (issue 6) ----
 
