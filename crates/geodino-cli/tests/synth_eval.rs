@@ -321,3 +321,28 @@ fn eval_rejects_rasters_on_different_grids_naming_both() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.tif"));
 }
+
+#[test]
+fn synth_scene_reads_a_typed_config_file() {
+    let dir = geodino_testutil::tempdir();
+    let cfg = dir.path().join("scene.toml");
+    std::fs::write(
+        &cfg,
+        "width = 96\nheight = 64\nseed = 12\nnir = true\nsun_elevation_deg = 35.0\n",
+    )
+    .unwrap();
+    let img = dir.path().join("c.tif");
+    ok(&["synth-scene", s(&img), "--config", s(&cfg), "--layout", "tiled"]);
+    let r = GeoTiffReader::open(&img).unwrap();
+    assert_eq!((r.meta().width, r.meta().height, r.meta().band_count()), (96, 64, 4));
+    assert_eq!(
+        r.meta().metadata.get("GEODINO_SYNTH_SUN_ELEVATION").map(String::as_str),
+        Some("35")
+    );
+    // Unknown keys are rejected, naming the file and the key.
+    std::fs::write(&cfg, "width = 96\ncolour = \"red\"\n").unwrap();
+    let out = geodino(&["synth-scene", s(&dir.path().join("d.tif")), "--config", s(&cfg)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scene.toml") && err.contains("colour"), "{err}");
+}

@@ -9,3 +9,4 @@ pub mod masking;
 pub mod metrics;
 pub mod multicrop;
 pub mod synth;
+pub mod normalize;

@@ -3,11 +3,13 @@
 
 use std::path::Path;
 
-use geodino_nn::{Backbone, LayerFeatures, LoadPolicy, LoadReport, Precision};
+use geodino_nn::{Backbone, LayerFeatures, LoadReport, Precision};
 use geodino_weights::StateDict;
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::checkpoint::{CheckpointOptions, infer_config, inflate_patch_embed, read_official};
+use crate::checkpoint::{
+    CheckpointOptions, infer_config, inflate_patch_embed, load_policy, read_official,
+};
 use crate::{DinoVisionTransformer, Features, Result, ViTConfig};
 
 /// A DINOv3 ViT and its variables.
@@ -19,16 +21,12 @@ pub struct Dinov3Backbone {
     report: LoadReport,
 }
 
-/// Keys that may be absent from a checkpoint (filled with their reference values), and keys that
-/// are dropped when the model has no such variable.
-fn load_policy(cfg: &ViTConfig) -> LoadPolicy {
-    LoadPolicy {
-        // A port may drop `bias_mask` and zero the K bias instead (spec §1.5); the mask buffer is
-        // then the reference `[1…, 0…, 1…]`, which gives the same result.
-        optional: (0..cfg.depth).map(|i| format!("blocks.{i}.attn.qkv.bias_mask")).collect(),
-        // `local_cls_norm` is training-only: a model built without it ignores it (spec §1.7).
-        ignorable: vec!["local_cls_norm.weight".into(), "local_cls_norm.bias".into()],
-    }
+/// The variables that [`Dinov3Backbone::set_precision`] stores in reduced precision.
+fn is_matmul_param(name: &str) -> bool {
+    name.starts_with("patch_embed.proj.")
+        || name.contains(".attn.qkv.")
+        || name.contains(".attn.proj.")
+        || name.contains(".mlp.")
 }
 
 impl Dinov3Backbone {
@@ -124,13 +122,15 @@ impl Dinov3Backbone {
         self.precision
     }
 
-    /// Convert every floating parameter to `p`, except the RoPE periods, which stay in the RoPE
-    /// dtype (f32 for released models) so the tables are computed as the reference does.
+    /// Set the compute precision the way `torch.autocast` does: the weights of the matrix
+    /// products (patch embedding, `qkv`, attention projection, FFN) are stored in `p` and run in
+    /// it, as does attention; tokens, norms, LayerScale and the residual stream stay f32, and
+    /// RoPE is computed in f32. Inputs and outputs are f32 at every precision.
     pub fn set_precision(&mut self, p: Precision) {
         let kind = p.kind();
         tch::no_grad(|| {
             for (name, v) in self.vs.variables() {
-                if name == "rope_embed.periods" || !v.is_floating_point() || v.kind() == kind {
+                if !is_matmul_param(&name) || !v.is_floating_point() || v.kind() == kind {
                     continue;
                 }
                 let mut v = v.shallow_clone();
@@ -153,9 +153,9 @@ impl Dinov3Backbone {
         Ok(geodino_nn::state_dict_of(&self.vs)?)
     }
 
-    /// Cast images to the parameters' kind and device (inputs usually arrive as f32 on CPU).
+    /// Images as the backbone takes them: f32 on its device.
     pub fn prepare_input(&self, x: &Tensor) -> Tensor {
-        x.to_device(self.vs.device()).to_kind(self.kind())
+        x.to_device(self.vs.device()).to_kind(Kind::Float)
     }
 
     /// [`DinoVisionTransformer::forward_features`] in evaluation mode.
@@ -184,7 +184,8 @@ impl Backbone for Dinov3Backbone {
         self.vs.device()
     }
     fn kind(&self) -> Kind {
-        self.precision.kind()
+        // Activations (inputs and outputs) are f32 at every precision; see `set_precision`.
+        Kind::Float
     }
     fn intermediate_layers(
         &self,

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use geodino_nn::layers::{FfnLayer, NormLayer};
+use geodino_nn::{LoadPolicy, ShapeMismatch};
 use geodino_weights::dinov3::{HfHints, Layout};
 use geodino_weights::{Dtype, StateDict};
 use tch::{Device, Kind, Tensor};
@@ -50,6 +51,54 @@ impl Default for CheckpointOptions {
             precision: geodino_nn::Precision::F32,
         }
     }
+}
+
+/// What strict loading tolerates: `bias_mask` may be absent (a port may drop it and zero the K
+/// bias instead, spec §1.5; the reference mask `[1…, 0…, 1…]` then gives the same result), and
+/// `local_cls_norm` is dropped when the model has none (it is training-only, spec §1.7).
+pub fn load_policy(cfg: &ViTConfig) -> LoadPolicy {
+    LoadPolicy {
+        optional: (0..cfg.depth).map(|i| format!("blocks.{i}.attn.qkv.bias_mask")).collect(),
+        ignorable: vec!["local_cls_norm.weight".into(), "local_cls_norm.bias".into()],
+    }
+}
+
+/// Check `sd` against the keys and shapes of `cfg` without building the model (torch-free
+/// tables, [`ViTConfig::state_dict_shapes`]), with the tolerance of [`load_policy`].
+///
+/// # Errors
+/// [`geodino_nn::Error::StateDictMismatch`] naming every missing, unexpected and mis-shaped key.
+pub fn check_state_dict(sd: &StateDict, cfg: &ViTConfig) -> Result<()> {
+    let want = cfg.state_dict_shapes();
+    let policy = load_policy(cfg);
+    let missing: Vec<String> =
+        want.keys().filter(|k| !sd.contains(k) && !policy.optional.contains(k)).cloned().collect();
+    let unexpected: Vec<String> = sd
+        .keys()
+        .filter(|k| !want.contains_key(*k) && !policy.ignorable.contains(k))
+        .cloned()
+        .collect();
+    let mismatched: Vec<ShapeMismatch> = sd
+        .iter()
+        .filter_map(|(k, t)| {
+            let w = want.get(k)?;
+            (w.as_slice() != t.shape()).then(|| ShapeMismatch {
+                key: k.clone(),
+                expected: w.iter().map(|&x| x as i64).collect(),
+                found: t.shape().to_vec(),
+            })
+        })
+        .collect();
+    if missing.is_empty() && unexpected.is_empty() && mismatched.is_empty() {
+        return Ok(());
+    }
+    Err(geodino_nn::Error::StateDictMismatch {
+        source_name: sd.source().to_string(),
+        missing,
+        unexpected,
+        mismatched,
+    }
+    .into())
 }
 
 /// A state dict in the official layout with where it came from.

@@ -245,6 +245,76 @@ impl ViTConfig {
         Ok(())
     }
 
+    /// Every state-dict key of this architecture with its shape (official layout, buffers
+    /// included), torch-free: lets tools validate a checkpoint without building the model.
+    pub fn state_dict_shapes(&self) -> std::collections::BTreeMap<String, Vec<usize>> {
+        let d = self.embed_dim;
+        let h = self.ffn_hidden();
+        let mut m = std::collections::BTreeMap::new();
+        let mut put = |k: String, s: Vec<usize>| {
+            m.insert(k, s);
+        };
+        let norm = |put: &mut dyn FnMut(String, Vec<usize>), p: &str| {
+            put(format!("{p}.weight"), vec![d]);
+            if self.norm_layer != NormLayer::RmsNorm {
+                put(format!("{p}.bias"), vec![d]);
+            }
+        };
+        put("cls_token".into(), vec![1, 1, d]);
+        if self.n_storage_tokens > 0 {
+            put("storage_tokens".into(), vec![1, self.n_storage_tokens, d]);
+        }
+        put("mask_token".into(), vec![1, d]);
+        put(
+            "patch_embed.proj.weight".into(),
+            vec![d, self.in_chans, self.patch_size, self.patch_size],
+        );
+        put("patch_embed.proj.bias".into(), vec![d]);
+        put("rope_embed.periods".into(), vec![self.head_dim() / 4]);
+        for i in 0..self.depth {
+            let p = format!("blocks.{i}");
+            norm(&mut put, &format!("{p}.norm1"));
+            norm(&mut put, &format!("{p}.norm2"));
+            put(format!("{p}.attn.qkv.weight"), vec![3 * d, d]);
+            if self.qkv_bias {
+                put(format!("{p}.attn.qkv.bias"), vec![3 * d]);
+                if self.mask_k_bias {
+                    put(format!("{p}.attn.qkv.bias_mask"), vec![3 * d]);
+                }
+            }
+            put(format!("{p}.attn.proj.weight"), vec![d, d]);
+            if self.proj_bias {
+                put(format!("{p}.attn.proj.bias"), vec![d]);
+            }
+            if self.layerscale_init.is_some() {
+                put(format!("{p}.ls1.gamma"), vec![d]);
+                put(format!("{p}.ls2.gamma"), vec![d]);
+            }
+            let lin = |put: &mut dyn FnMut(String, Vec<usize>), n: &str, i: usize, o: usize| {
+                put(format!("{p}.mlp.{n}.weight"), vec![o, i]);
+                if self.ffn_bias {
+                    put(format!("{p}.mlp.{n}.bias"), vec![o]);
+                }
+            };
+            if self.ffn_layer == FfnLayer::Mlp {
+                lin(&mut put, "fc1", d, h);
+                lin(&mut put, "fc2", h, d);
+            } else {
+                lin(&mut put, "w1", d, h);
+                lin(&mut put, "w2", d, h);
+                lin(&mut put, "w3", h, d);
+            }
+        }
+        norm(&mut put, "norm");
+        if self.untie_cls_and_patch_norms {
+            norm(&mut put, "cls_norm");
+        }
+        if self.untie_global_and_local_cls_norm {
+            norm(&mut put, "local_cls_norm");
+        }
+        m
+    }
+
     /// Number of parameters (excluding buffers), from the key/shape rules.
     pub fn n_params(&self) -> usize {
         let d = self.embed_dim;

@@ -20,7 +20,7 @@ mod error;
 mod model;
 
 pub use backbone::Dinov3Backbone;
-pub use checkpoint::{CheckpointOptions, infer_config, inflate_patch_embed};
+pub use checkpoint::{CheckpointOptions, check_state_dict, infer_config, inflate_patch_embed};
 pub use config::{PRESETS, RopeDtype, ViTConfig};
 pub use error::{Error, Result};
 pub use model::{DinoVisionTransformer, Features};

@@ -197,7 +197,7 @@ impl DinoVisionTransformer {
                 s[2], s[3]
             )));
         }
-        let want = self.patch_embed.weight.kind();
+        let want = self.cls_token.kind();
         if x.kind() != want {
             return Err(Error::Input(format!(
                 "images are {:?}, the backbone is {want:?}",
@@ -237,6 +237,9 @@ impl DinoVisionTransformer {
             Some(s) => s.shallow_clone(),
             None => Tensor::empty([1, 0, d], (cls.kind(), cls.device())),
         };
+        // The residual stream has the tokens' kind: f32 also in mixed precision, where the patch
+        // embedding (and the mask substitution, as under autocast) ran in bf16/f16.
+        let patches = patches.to_kind(cls.kind());
         let x = Tensor::cat(
             &[cls.expand([b, -1, -1], false), storage.expand([b, -1, -1], false), patches],
             1,

@@ -143,19 +143,29 @@ impl DepthConfig {
             }
             NormStrategy::Chmv2Mixlog => {
                 const EPS: f64 = 1e-12;
-                let y = x.relu();
+                let mut y = x.relu();
                 let m = y.amin(1, true);
                 let shift = m.neg().clamp_min(0.0).clamp_max(1e-4) + 1e-8;
-                let y_pos = y + shift;
-                let denom = y_pos
-                    .sum_dim_intlist(1, true, Kind::Float)
-                    .nan_to_num(1.0, 1.0, 1.0)
-                    .clamp_min(EPS);
-                let w = y_pos / denom;
                 let b = bins.view([1, -1, 1, 1]).clamp_min(EPS);
-                (w * b).sum_dim_intlist(1, true, Kind::Float).clamp_min(EPS) * 8.0
+                if y.requires_grad() {
+                    let y_pos = y + shift;
+                    let denom = Self::mixlog_denominator(&y_pos);
+                    let w = y_pos / denom;
+                    return (w * b).sum_dim_intlist(1, true, Kind::Float).clamp_min(EPS) * 8.0;
+                }
+                // Same operations in place: (b, n, h, w) maps are the largest tensors of a
+                // canopy head (256 bins at full resolution), so keep one copy, not four.
+                let _ = y.g_add_(&shift);
+                let denom = Self::mixlog_denominator(&y);
+                let _ = y.g_div_(&denom);
+                let _ = y.g_mul_(&b);
+                y.sum_dim_intlist(1, true, Kind::Float).clamp_min(EPS) * 8.0
             }
         }
+    }
+
+    fn mixlog_denominator(y_pos: &Tensor) -> Tensor {
+        y_pos.sum_dim_intlist(1, true, Kind::Float).nan_to_num(1.0, 1.0, 1.0).clamp_min(1e-12)
     }
 }
 

@@ -89,8 +89,9 @@ pub struct HeadOptions {
     /// Override the backbone layers (negative = from the end). Default: the file's, else the
     /// preset's (DPT) or `[-1]` (linear).
     pub layers: Option<Vec<i64>>,
-    /// For files without a description: make a DPT head a land-cover head with these classes,
-    /// or name a linear head's classes (default `class 0`, `class 1`, …).
+    /// Name (and colour) the classes: for files without a description, this makes a DPT head a
+    /// land-cover head and names a linear head's classes (default `class 0`, `class 1`, …);
+    /// for geodino head files it replaces the stored classes (same count).
     pub classes: Option<Vec<ClassInfo>>,
     /// For linear heads without a description: the CLS is concatenated to each layer.
     pub cls_token: bool,
@@ -224,7 +225,13 @@ impl DenseHead {
             other => other,
         };
         let mut spec = match sd.metadata.get(HEAD_METADATA_KEY) {
-            Some(json) => HeadSpec::from_json(json).map_err(with_src)?,
+            Some(json) => {
+                let mut spec = HeadSpec::from_json(json).map_err(with_src)?;
+                if let Some(c) = &opts.classes {
+                    spec.classes = c.clone();
+                }
+                spec
+            }
             None => {
                 bare_decoder_keys(&mut sd)?;
                 spec_from_tensors(&sd, opts).map_err(with_src)?
@@ -485,7 +492,13 @@ fn spec_from_tensors(sd: &StateDict, opts: &HeadOptions) -> Result<HeadSpec> {
         let d = cfg.in_channels[0];
         let spec = match &opts.classes {
             None => {
+                let same = preset.decoder == DecoderConfig::Dpt(cfg.clone());
                 let mut spec = HeadSpec { decoder: DecoderConfig::Dpt(cfg), ..preset };
+                if !same {
+                    // Another architecture than the preset's: not the preset's trained head.
+                    spec.name = None;
+                    spec.backbone.weights = None;
+                }
                 if let Some(n) = &opts.normalization {
                     spec.normalization = NormalizationSpec::preset(n)?;
                 }

@@ -8,7 +8,7 @@ use std::io::Cursor;
 /// Reusable decoder state, one per worker thread.
 #[derive(Default)]
 pub(crate) struct Decoders {
-    inflate: Option<flate2::Decompress>,
+    inflate: Option<libdeflater::Decompressor>,
     zstd: Option<zstd::bulk::Decompressor<'static>>,
 }
 
@@ -22,10 +22,22 @@ type R<T> = std::result::Result<T, String>;
 
 /// Inflate a zlib stream into `out`; returns the number of bytes written.
 pub(crate) fn inflate(d: &mut Decoders, input: &[u8], out: &mut [u8]) -> R<usize> {
-    let z = d.inflate.get_or_insert_with(|| flate2::Decompress::new(true));
-    z.reset(true);
-    z.decompress(input, out, flate2::FlushDecompress::Finish).map_err(|e| e.to_string())?;
-    Ok(z.total_out() as usize)
+    let z = d.inflate.get_or_insert_with(libdeflater::Decompressor::new);
+    match z.zlib_decompress(input, out) {
+        Ok(n) => Ok(n),
+        // The stream holds more than the block: libtiff keeps the block's worth and so do we.
+        Err(libdeflater::DecompressionError::InsufficientSpace) => {
+            let mut big = vec![0u8; out.len().saturating_mul(2).max(1024)];
+            match z.zlib_decompress(input, &mut big) {
+                Ok(n) if n >= out.len() => {
+                    out.copy_from_slice(&big[..out.len()]);
+                    Ok(out.len())
+                }
+                _ => Err("Deflate: stream larger than the block".into()),
+            }
+        }
+        Err(e) => Err(format!("Deflate: {e}")),
+    }
 }
 
 /// Decompress one ZSTD frame into `out`.
@@ -111,7 +123,12 @@ pub(crate) struct Picture {
 /// components are converted to RGB as libjpeg does for GDAL (`JPEGCOLORMODE=RGB`); otherwise the
 /// components are returned as stored, as libtiff does for every other photometric
 /// interpretation.
-pub(crate) fn unjpeg(tables: Option<&[u8]>, input: &[u8], ycbcr: bool) -> R<Picture> {
+pub(crate) fn unjpeg(
+    tables: Option<&[u8]>,
+    input: &[u8],
+    ycbcr: bool,
+    max: (usize, usize),
+) -> R<Picture> {
     let joined;
     let stream: &[u8] = match tables {
         Some(t) if t.len() >= 4 && input.len() >= 2 && input[..2] == [0xFF, 0xD8] => {
@@ -126,11 +143,19 @@ pub(crate) fn unjpeg(tables: Option<&[u8]>, input: &[u8], ycbcr: bool) -> R<Pict
         _ => input,
     };
     let mut dec = jpeg_decoder::Decoder::new(stream);
-    dec.set_color_transform(if ycbcr {
-        jpeg_decoder::ColorTransform::YCbCr
-    } else {
-        jpeg_decoder::ColorTransform::None
-    });
+    if ycbcr {
+        dec.set_color_transform(jpeg_decoder::ColorTransform::YCbCr);
+    }
+    // Never allocate for a picture larger than the block (a damaged header).
+    dec.read_info().map_err(|e| format!("JPEG: {e}"))?;
+    let info = dec.info().ok_or("JPEG: no frame header")?;
+    if info.width as usize > max.0 || info.height as usize > max.1 {
+        return Err(format!(
+            "JPEG: a {} x {} picture in a {} x {} block",
+            info.width, info.height, max.0, max.1
+        ));
+    }
+    dec.set_max_decoding_buffer_size(max.0 * max.1 * 4 + 4096);
     let data = dec.decode().map_err(|e| format!("JPEG: {e}"))?;
     let info = dec.info().ok_or("JPEG: no frame header")?;
     let channels = match info.pixel_format {
@@ -149,11 +174,14 @@ pub(crate) fn unjpeg(tables: Option<&[u8]>, input: &[u8], ycbcr: bool) -> R<Pict
 }
 
 /// Decode a WebP block into RGB (`want_alpha == false`) or RGBA.
-pub(crate) fn unwebp(input: &[u8], want_alpha: bool) -> R<Picture> {
+pub(crate) fn unwebp(input: &[u8], want_alpha: bool, max: (usize, usize)) -> R<Picture> {
     let mut dec =
         image_webp::WebPDecoder::new(Cursor::new(input)).map_err(|e| format!("WebP: {e}"))?;
     let (w, h) = dec.dimensions();
     let (width, height) = (w as usize, h as usize);
+    if width > max.0 || height > max.1 {
+        return Err(format!("WebP: a {width} x {height} picture in a {} x {} block", max.0, max.1));
+    }
     let has_alpha = dec.has_alpha();
     let size = dec.output_buffer_size().ok_or("WebP: image too large")?;
     let mut buf = vec![0u8; size];
@@ -215,23 +243,41 @@ impl PredictorSample for f64 {
 /// Undo horizontal differencing (predictor 2) on rows of `row_len` samples, `stride` samples
 /// per pixel.
 pub(crate) fn undo_horizontal<T: PredictorSample>(data: &mut [T], row_len: usize, stride: usize) {
-    if row_len == 0 || stride == 0 {
+    if row_len == 0 || stride == 0 || row_len < stride {
         return;
     }
     for row in data.chunks_exact_mut(row_len) {
+        let (first, rest) = row.split_at_mut(stride);
         match stride {
             1 => {
-                let mut acc = row[0];
-                for v in &mut row[1..] {
+                let mut acc = first[0];
+                for v in rest {
                     acc = v.wrapping_add_bits(acc);
                     *v = acc;
                 }
             }
+            // Up to four samples per pixel (RGB, RGBA, RGB+NIR): unrolled, accumulators in
+            // registers.
+            2 => accumulate::<T, 2>(first, rest),
+            3 => accumulate::<T, 3>(first, rest),
+            4 => accumulate::<T, 4>(first, rest),
             _ => {
                 for i in stride..row.len() {
                     row[i] = row[i].wrapping_add_bits(row[i - stride]);
                 }
             }
+        }
+    }
+}
+
+/// Horizontal accumulation with `N` samples per pixel known at compile time.
+#[inline]
+fn accumulate<T: PredictorSample, const N: usize>(first: &[T], rest: &mut [T]) {
+    let mut acc: [T; N] = std::array::from_fn(|k| first[k]);
+    for px in rest.chunks_exact_mut(N) {
+        for k in 0..N {
+            acc[k] = px[k].wrapping_add_bits(acc[k]);
+            px[k] = acc[k];
         }
     }
 }
@@ -332,8 +378,8 @@ mod tests {
         let mut out = vec![0u8; 64];
         assert!(inflate(&mut d, &[0x78, 0x9c, 0xff, 0xff, 0xff], &mut out).is_err());
         assert!(unzstd(&mut d, &[1, 2, 3, 4, 5], &mut out).is_err());
-        assert!(unjpeg(None, &[0xFF, 0xD8, 0xFF, 0xDB, 0, 2], false).is_err());
-        assert!(unwebp(b"RIFF\x10\0\0\0WEBPVP8 ", false).is_err());
+        assert!(unjpeg(None, &[0xFF, 0xD8, 0xFF, 0xDB, 0, 2], false, (16, 16)).is_err());
+        assert!(unwebp(b"RIFF\x10\0\0\0WEBPVP8 ", false, (16, 16)).is_err());
         // LZW: a clear code then garbage
         let _ = unlzw(&[0x80, 0xff, 0xff, 0xff], &mut out);
     }

@@ -123,6 +123,39 @@ impl Ctx<'_> {
         Ok(Some(buf.as_mut_slice()))
     }
 
+    /// Refuse, before allocating, a block whose stored bytes cannot hold `need` decoded bytes
+    /// (a damaged byte count or a hostile file): Deflate expands at most 1032×, PackBits 64×,
+    /// LZW 4096× per 9-bit code, and a ZSTD frame states its size (or expands at most 32768×).
+    fn check_plausible(&self, img: &Image, index: usize, raw: &[u8], need: usize) -> Result<()> {
+        let n = raw.len();
+        let max = match img.codec {
+            Codec::Deflate => n.saturating_mul(1032).saturating_add(64),
+            Codec::PackBits => n.saturating_mul(64).saturating_add(128),
+            Codec::Lzw => (n * 8 / 9 + 1).saturating_mul(4096),
+            Codec::Zstd => match zstd::zstd_safe::get_frame_content_size(raw) {
+                Ok(Some(size)) if size < need as u64 => {
+                    return Err(self.decode_err(
+                        img,
+                        index,
+                        format!("ZSTD frame holds {size} bytes, the block holds {need}"),
+                    ));
+                }
+                Err(_) => return Err(self.decode_err(img, index, "not a ZSTD frame")),
+                // No stated size: a ZSTD block (at most 128 KiB out) costs at least 4 bytes.
+                _ => n.saturating_mul(32768).saturating_add(1 << 20),
+            },
+            _ => usize::MAX,
+        };
+        if need > max {
+            return Err(self.decode_err(
+                img,
+                index,
+                format!("{n} compressed bytes cannot hold the block's {need} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Decompress block `index` (stored rows `rows_in_block`) into exactly `out.len()` bytes.
     fn decompress(
         &self,
@@ -192,8 +225,9 @@ impl Ctx<'_> {
                     img.jpeg_tables.as_deref(),
                     raw,
                     img.photometric == tags::PHOTOMETRIC_YCBCR,
+                    (img.block_w, img.block_h),
                 ),
-                _ => codec::unwebp(raw, spp == 4),
+                _ => codec::unwebp(raw, spp == 4, (img.block_w, img.block_h)),
             }
             .map_err(|m| self.decode_err(img, index, m))?;
             if pic.width != img.block_w || pic.height < rows_stored || pic.channels != spp {
@@ -219,10 +253,10 @@ impl Ctx<'_> {
                 } else {
                     (0, rows_stored)
                 };
-                out.clear();
-                out.resize(row_len * nrows, T::default());
-                let bytes: &mut [u8] = bytemuck::cast_slice_mut(out.as_mut_slice());
                 if img.codec == Codec::None {
+                    out.clear();
+                    out.resize(row_len * nrows, T::default());
+                    let bytes: &mut [u8] = bytemuck::cast_slice_mut(out.as_mut_slice());
                     if !self.read_rows(img, index, first_row, bytes)? {
                         return Ok(None);
                     }
@@ -230,6 +264,12 @@ impl Ctx<'_> {
                     let Some(raw) = self.read_raw(img, index, &mut sc.raw)? else {
                         return Ok(None);
                     };
+                    let need = row_len * nrows * std::mem::size_of::<T>();
+                    self.check_plausible(img, index, raw, need)?;
+                    // No need to clear: decompression overwrites every byte or fails.
+                    out.resize(row_len * nrows, T::default());
+                    out.truncate(row_len * nrows);
+                    let bytes: &mut [u8] = bytemuck::cast_slice_mut(out.as_mut_slice());
                     self.decompress(img, index, raw, bytes, &mut sc.decoders)?;
                     if img.predictor == 3 {
                         let size = std::mem::size_of::<T>();
@@ -253,6 +293,7 @@ impl Ctx<'_> {
             Storage::Float16 => {
                 let bytes_len = row_len * rows_stored * 2;
                 let Some(raw) = self.read_raw(img, index, &mut sc.raw)? else { return Ok(None) };
+                self.check_plausible(img, index, raw, bytes_len)?;
                 sc.bytes.clear();
                 sc.bytes.resize(bytes_len, 0);
                 self.decompress(img, index, raw, &mut sc.bytes, &mut sc.decoders)?;
@@ -279,6 +320,7 @@ impl Ctx<'_> {
             Storage::Packed(bits) => {
                 let rb = img.row_bytes();
                 let Some(raw) = self.read_raw(img, index, &mut sc.raw)? else { return Ok(None) };
+                self.check_plausible(img, index, raw, rb * rows_stored)?;
                 sc.bytes.clear();
                 sc.bytes.resize(rb * rows_stored, 0);
                 self.decompress(img, index, raw, &mut sc.bytes, &mut sc.decoders)?;
@@ -390,8 +432,16 @@ pub(crate) fn read_window<T: Sample>(
     window: Window,
 ) -> Result<Array3<T>> {
     let shape = (bands.len(), window.height, window.width);
+    let n = shape
+        .0
+        .checked_mul(shape.1)
+        .and_then(|n| n.checked_mul(shape.2))
+        .filter(|n| n.saturating_mul(std::mem::size_of::<T>()) <= isize::MAX as usize)
+        .ok_or_else(|| {
+            Error::Invalid(format!("window {window} of {} bands is too large", shape.0))
+        })?;
     // `vec![zero; n]` becomes a zeroed allocation (calloc): untouched pages cost nothing.
-    let zeroed = vec![T::default(); shape.0 * shape.1 * shape.2];
+    let zeroed = vec![T::default(); n];
     let mut out = Array3::from_shape_vec(shape, zeroed)
         .map_err(|e| Error::Invalid(format!("window buffer: {e}")))?;
     if out.is_empty() {
@@ -452,6 +502,38 @@ fn copy_rows<T: Sample>(
     dst: &mut ArrayViewMut3<'_, T>,
 ) {
     let (_, h, w) = dst.dim();
+    // Three bands of RGB-like pixels, the commonest case: one pass over each source row.
+    if d.spp >= 3 && samples.len() == 3 {
+        let (s0, s1, s2) = (samples[0], samples[1], samples[2]);
+        for y in 0..h {
+            let start = (row0 + y - d.first_row) * d.row_len + col0 * d.spp;
+            let src = d.data[start..start + w * d.spp].chunks_exact(d.spp);
+            let mut rows = dst.slice_mut(s![.., y, ..]);
+            let mut it = rows.axis_iter_mut(Axis(0));
+            let (Some(mut a), Some(mut b), Some(mut c)) = (it.next(), it.next(), it.next()) else {
+                return;
+            };
+            match (a.as_slice_mut(), b.as_slice_mut(), c.as_slice_mut()) {
+                (Some(a), Some(b), Some(c)) => {
+                    for (((px, a), b), c) in src.zip(a).zip(b).zip(c) {
+                        *a = px[s0];
+                        *b = px[s1];
+                        *c = px[s2];
+                    }
+                }
+                _ => {
+                    for (((px, a), b), c) in
+                        src.zip(a.iter_mut()).zip(b.iter_mut()).zip(c.iter_mut())
+                    {
+                        *a = px[s0];
+                        *b = px[s1];
+                        *c = px[s2];
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (i, &s) in samples.iter().enumerate() {
         for y in 0..h {
             let start = (row0 + y - d.first_row) * d.row_len;
@@ -464,8 +546,11 @@ fn copy_rows<T: Sample>(
                     None => row.iter_mut().zip(src).for_each(|(o, &v)| *o = v),
                 }
             } else {
-                let src = src[col0 * d.spp + s..].iter().step_by(d.spp);
-                row.iter_mut().zip(src).for_each(|(o, &v)| *o = v);
+                let src = src[col0 * d.spp..].chunks_exact(d.spp);
+                match row.as_slice_mut() {
+                    Some(r) => r.iter_mut().zip(src).for_each(|(o, px)| *o = px[s]),
+                    None => row.iter_mut().zip(src).for_each(|(o, px)| *o = px[s]),
+                }
             }
         }
     }

@@ -39,7 +39,9 @@ pub(crate) fn parse(xml: &str) -> Vec<Item> {
             String::new()
         } else {
             let Some(end) = rest.find("</Item>") else { break };
-            let v = unescape(&rest[..end]);
+            // GDAL escapes values twice (once itself, once when serialising the XML) and
+            // unescapes them twice on reading.
+            let v = unescape(&unescape(&rest[..end]));
             rest = &rest[end + 7..];
             v
         };
@@ -130,7 +132,7 @@ mod tests {
     #[test]
     fn parses_dataset_and_band_items() {
         let xml = r#"<GDALMetadata>
-  <Item name="SCENE">a &amp; b &lt;c&gt; &#65;</Item>
+  <Item name="SCENE">a &amp;amp; b &amp;lt;c&amp;gt; &#65;</Item>
   <Item name="DESCRIPTION" sample="0" role="description">red</Item>
   <Item name="SCALE" sample="1" role="scale">0.5</Item>
   <Item name="X" domain="IMAGERY" />

@@ -188,8 +188,8 @@ impl Image {
                 offsets.len()
             )));
         }
-        let bytes_per_row =
-            |w: usize| (w * if planar { 1 } else { spp } * bits as usize).div_ceil(8);
+        let block_spp: u64 = if planar { 1 } else { spp as u64 };
+        let bytes_per_row = |w: usize| (w as u64 * block_spp * bits as u64).div_ceil(8);
         let counts = match ifd.uints(ctag) {
             Some(c) if c.len() >= n_blocks => c,
             Some(c) => {
@@ -197,7 +197,7 @@ impl Image {
             }
             // Old writers omit the counts of uncompressed strips; they follow from the layout.
             None if codec == Codec::None => {
-                let full = (bytes_per_row(block_w) * block_h) as u64;
+                let full = bytes_per_row(block_w).saturating_mul(block_h as u64);
                 vec![full; n_blocks]
             }
             None => return Err(fmt(format!("no {kind} byte counts"))),

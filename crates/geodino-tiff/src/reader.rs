@@ -342,8 +342,18 @@ fn base_bands(img: &Image) -> usize {
     }
 }
 
+/// True for a one-band bilevel image, which GDAL presents with a black/white colour table.
+fn is_bilevel(img: &Image) -> bool {
+    img.spp == 1
+        && img.bits == 1
+        && matches!(img.photometric, tags::PHOTOMETRIC_MINISBLACK | tags::PHOTOMETRIC_MINISWHITE)
+}
+
 /// GDAL's colour interpretation of band `b`.
 fn color_interp(img: &Image, b: usize) -> &'static str {
+    if is_bilevel(img) {
+        return "palette";
+    }
     let base = base_bands(img);
     if b >= base {
         return if band_is_alpha(img, b) { "alpha" } else { "undefined" };
@@ -370,6 +380,15 @@ fn color_interp(img: &Image, b: usize) -> &'static str {
 
 /// The colour table of a palette image, scaled to 8 bits as GDAL does.
 fn color_table(ifd: &Ifd, img: &Image) -> Option<Vec<ColorEntry>> {
+    if is_bilevel(img) {
+        let black = ColorEntry { r: 0, g: 0, b: 0, a: 255 };
+        let white = ColorEntry { r: 255, g: 255, b: 255, a: 255 };
+        return Some(if img.photometric == tags::PHOTOMETRIC_MINISWHITE {
+            vec![white, black]
+        } else {
+            vec![black, white]
+        });
+    }
     if img.photometric != tags::PHOTOMETRIC_PALETTE || img.bits > 16 {
         return None;
     }
@@ -414,6 +433,16 @@ fn build_meta(
     meta.pixel_is_point = point;
     meta.geotransform = geokeys::geotransform(ifd, point);
     meta.crs = keys.as_ref().and_then(GeoKeys::crs);
+    // Several tie points and no transform are ground control points: GDAL gives the dataset no
+    // CRS then (the CRS is the GCPs'); geodino records them as metadata.
+    let ties = ifd.floats(tags::MODEL_TIEPOINT).unwrap_or_default();
+    if meta.geotransform.is_none() && ties.len() >= 12 {
+        meta.metadata.insert("GCP_COUNT".into(), (ties.len() / 6).to_string());
+        if let Some(crs) = meta.crs.take() {
+            let text = crs.epsg_string().or(crs.wkt).unwrap_or_default();
+            meta.metadata.insert("GCP_CRS".into(), text);
+        }
+    }
     if keys.is_some() || meta.geotransform.is_some() {
         meta.metadata.insert("AREA_OR_POINT".into(), if point { "Point" } else { "Area" }.into());
     }

@@ -277,8 +277,10 @@ pub struct LrSpec {
 #[serde(rename_all = "snake_case")]
 pub enum ScalingRule {
     /// `lr · 4·√(B/1024)` (every released config).
+    #[serde(rename = "sqrt_wrt_1024")]
     SqrtWrt1024,
     /// `lr · B/256`.
+    #[serde(rename = "linear_wrt_256")]
     LinearWrt256,
     /// No scaling.
     None,

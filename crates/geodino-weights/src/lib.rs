@@ -7,6 +7,8 @@
 //! * [`PthFile`] gives finer control over `.pth` archives; [`pickle`](crate::pth) is this
 //!   crate's own minimal pickle VM (no Python, no code execution);
 //! * [`read_safetensors`] / [`write_safetensors`] (atomic: temporary file + rename);
+//! * [`write_pth`]: a flat state dict as a `torch.save` file that `torch.load(weights_only=True)`
+//!   reads (atomic);
 //! * [`dinov3`]: bring training checkpoints and Hugging Face layouts to the official DINOv3
 //!   keys.
 //!
@@ -15,6 +17,7 @@
 mod error;
 mod pickle;
 mod pth;
+mod pth_write;
 mod safetensors;
 mod state_dict;
 mod tensor;
@@ -23,6 +26,7 @@ pub mod dinov3;
 
 pub use error::{Error, Result};
 pub use pth::{NESTED_STATE_DICT_KEYS, PthFile};
+pub use pth_write::write_pth;
 pub use safetensors::{read_header, read_safetensors, write_safetensors};
 pub use state_dict::{Format, LoadOptions, StateDict, detect_format, load};
 pub use tensor::{Dtype, TensorData};

@@ -87,15 +87,7 @@ struct Input {
 
 impl Input {
     fn open(path: &Path, band: usize) -> anyhow::Result<Input> {
-        let reader = match open_raster(path, None, false) {
-            Ok(r) => r,
-            // A build whose facade reads GeoTIFF only through GDAL: use geodino-tiff's reader.
-            Err(e) if is_tiff(path) => match geodino_tiff::GeoTiffReader::open(path) {
-                Ok(r) => std::sync::Arc::new(r),
-                Err(_) => return Err(e),
-            },
-            Err(e) => return Err(e),
-        };
+        let reader = open_raster(path, None, false)?;
         let m = reader.meta();
         if band == 0 || band > m.band_count() {
             bail!(
@@ -144,13 +136,6 @@ impl Input {
             .with_context(|| format!("{}: reading {w}", self.path.display()))?;
         Ok(buf.to_f64().index_axis_move(ndarray::Axis(0), 0))
     }
-}
-
-fn is_tiff(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok_and(|_| matches!(&magic, b"II*\0" | b"MM\0*" | b"II+\0" | b"MM\0+"))
 }
 
 /// Fail unless the two rasters share size, geotransform and CRS, naming both files.
@@ -204,8 +189,15 @@ fn bands_of_windows(m: &RasterMeta) -> Vec<Vec<Window>> {
         .collect()
 }
 
+/// A progress bar over bands of rows on stderr with ETA.
 fn bar(bands: usize) -> indicatif::ProgressBar {
-    crate::cmd::info::progress_bar(bands as u64, "eval")
+    let bar = indicatif::ProgressBar::new(bands as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "eval [{elapsed_precise}] {wide_bar} {pos}/{len} bands of rows (ETA {eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
 }
 
 fn canopy(a: &Args, p: &Input, l: &Input) -> anyhow::Result<(CanopyMetrics, Array2<f32>, usize)> {
@@ -222,11 +214,11 @@ fn canopy(a: &Args, p: &Input, l: &Input) -> anyhow::Result<(CanopyMetrics, Arra
     let m = l.meta();
     let (w, h) = (m.width, m.height);
     let mut total = CanopyAccumulator::new(&cfg, w, h, None, None)?;
-    let mut err_thumb = Thumbnail::new(w, h, 400);
+    let mut err_thumb = Thumbnail::new(w, h, 320);
     let bands = bands_of_windows(m);
     let pb = bar(bands.len());
     let proto = total.clone();
-    let empty = || (proto.clone(), Thumbnail::new(w, h, 400));
+    let empty = || (proto.clone(), Thumbnail::new(w, h, 320));
     for band in &bands {
         let (acc, th) = band
             .par_iter()
@@ -422,7 +414,7 @@ fn canopy_report(
         title: Some("Error: prediction - truth".into()),
         units: Some("m".into()),
         pixel_size_m: px.map(|p| p * factor as f64),
-        min_side: 400,
+        min_side: 320,
     };
     let map = preview::continuous_map(
         err.view(),

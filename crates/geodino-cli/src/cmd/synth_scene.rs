@@ -389,3 +389,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_paths_sit_beside_the_image() {
+        let (c, l) = output_paths(Path::new("out/area.TIF")).unwrap();
+        assert_eq!(c, Path::new("out/area.chm.tif"));
+        assert_eq!(l, Path::new("out/area.landcover.tif"));
+        let (c, _) = output_paths(Path::new("x.tiff")).unwrap();
+        assert_eq!(c, Path::new("x.chm.tif"));
+        assert!(output_paths(Path::new("x.png")).unwrap_err().to_string().contains("x.png"));
+        assert!(output_paths(Path::new(".tif")).is_err());
+    }
+}

@@ -33,7 +33,7 @@ const SUN: f32 = 0.80;
 const SKY: [f32; 4] = [0.23, 0.26, 0.33, 0.20];
 const HAZE: [f32; 4] = [0.010, 0.013, 0.020, 0.004];
 /// Display transfer: DN = 255 · (GAIN · L)^(1/GAMMA).
-const GAIN: [f32; 4] = [2.3, 2.2, 2.3, 1.25];
+const GAIN: [f32; 4] = [2.3, 2.2, 2.3, 1.5];
 const GAMMA: f32 = 1.9;
 
 /// Per-window working buffers over the window plus a one-pixel margin (`ew` × `eh`).

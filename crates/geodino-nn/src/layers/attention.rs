@@ -3,7 +3,7 @@
 use tch::{Tensor, nn};
 
 use super::linear::{Linear, LinearConfig};
-use super::rope::{RopeTables, apply_rope};
+use super::rope::{RopeTables, apply_rope_qk};
 
 /// Configuration of a [`SelfAttention`].
 #[derive(Debug, Clone, PartialEq)]
@@ -69,12 +69,13 @@ impl SelfAttention {
     pub fn compute_attention(&self, qkv: &Tensor, rope: Option<&RopeTables>) -> Tensor {
         let (b, n) = (qkv.size()[0], qkv.size()[1]);
         let qkv = qkv.reshape([b, n, 3, self.num_heads, self.dim / self.num_heads]); // (b, n, 3, heads, dh)
-        let parts = qkv.unbind(2);
-        let [q, k, v] = [0, 1, 2].map(|i| parts[i].transpose(1, 2)); // (b, heads, n, dh)
-        let (q, k) = match rope {
-            Some(t) => apply_rope(&q, &k, t),
-            None => (q, k),
+        let qk = match rope {
+            Some(t) => apply_rope_qk(&qkv.narrow(2, 0, 2), t), // (b, n, 2, heads, dh)
+            None => qkv.narrow(2, 0, 2),
         };
+        let q = qk.select(2, 0).transpose(1, 2); // (b, heads, n, dh)
+        let k = qk.select(2, 1).transpose(1, 2);
+        let v = qkv.select(2, 2).transpose(1, 2);
         let x = Tensor::scaled_dot_product_attention::<Tensor>(
             &q, &k, &v, None, 0.0, false, None, false,
         );

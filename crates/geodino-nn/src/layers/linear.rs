@@ -63,10 +63,18 @@ impl Linear {
         }
     }
 
+    /// Mixed precision as under autocast: an input of another kind than the weight (f32
+    /// activations with bf16/f16 weights) is cast to the weight's kind, and so is the output.
+    ///
     /// # Shapes
     /// `(…, in) → (…, out)`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.effective_bias().as_ref())
+        let k = self.weight.kind();
+        if x.kind() == k {
+            x.linear(&self.weight, self.effective_bias().as_ref())
+        } else {
+            x.to_kind(k).linear(&self.weight, self.effective_bias().as_ref())
+        }
     }
 }
 

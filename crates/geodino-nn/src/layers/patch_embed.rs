@@ -61,10 +61,14 @@ impl PatchEmbed {
         init::uniform_(&self.bias, -k, k);
     }
 
+    /// The input is cast to the weight's kind; the tokens come out in it.
+    ///
     /// # Shapes
     /// `(b, c, H, W) → (b, h·w, d)` with `h = ⌊H/p⌋`, `w = ⌊W/p⌋`.
     pub fn forward(&self, x: &Tensor) -> PatchTokens {
         let p = self.cfg.patch_size;
+        let k = self.weight.kind();
+        let x = if x.kind() == k { x.shallow_clone() } else { x.to_kind(k) };
         let y = x.conv2d(&self.weight, Some(&self.bias), [p, p], [0, 0], [1, 1], 1); // (b, d, h, w)
         let (h, w) = (y.size()[2], y.size()[3]);
         let tokens = y.flatten(2, 3).transpose(1, 2); // (b, h·w, d)

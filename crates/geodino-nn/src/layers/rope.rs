@@ -178,3 +178,61 @@ pub fn apply_rope(q: &Tensor, k: &Tensor, t: &RopeTables) -> (Tensor, Tensor) {
     };
     (one(q), one(k))
 }
+
+/// The same rotation as [`apply_rope`], on q and k together, in fewer passes: the tables are
+/// extended over the `n − P` leading tokens with `cos = 1`, `sin = 0` (which leaves them
+/// unchanged), and `rotate_half(u)·sin` is computed as `roll(u, dh/2)·[−sin₁, sin₂]`, which
+/// is the same product with the sign moved to the table. Results are identical to
+/// [`apply_rope`].
+///
+/// # Shapes
+/// `qk (b, n, 2, heads, dh)` (the q and k parts of the `qkv` projection) → same.
+pub fn apply_rope_qk(qk: &Tensor, t: &RopeTables) -> Tensor {
+    let rk = t.sin.kind();
+    let (n, dh) = (qk.size()[1], *qk.size().last().expect("5-d"));
+    let p = t.n_patches();
+    let dev = t.sin.device();
+    let half = dh / 2;
+    let cos = Tensor::cat(&[Tensor::ones([n - p, dh], (rk, dev)), t.cos.shallow_clone()], 0);
+    let sin_signed = Tensor::cat(&[-t.sin.narrow(1, 0, half), t.sin.narrow(1, half, half)], 1);
+    let sin = Tensor::cat(&[Tensor::zeros([n - p, dh], (rk, dev)), sin_signed], 0);
+    let (cos, sin) = (cos.view([n, 1, 1, dh]), sin.view([n, 1, 1, dh]));
+    let kind = qk.kind();
+    let u = qk.to_kind(rk);
+    let r = &u * &cos + u.roll([half], [-1]) * &sin;
+    r.to_kind(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn fused_rotation_equals_the_reference_form_bit_for_bit() {
+        tch::manual_seed(1);
+        let cfg = RopeConfig {
+            head_dim: 16,
+            base: Some(100.0),
+            min_period: None,
+            max_period: None,
+            normalize_coords: NormalizeCoords::Separate,
+            shift_coords: None,
+            jitter_coords: None,
+            rescale_coords: None,
+            dtype: Kind::Float,
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let rope = RopePositionEmbedding::new(vs.root(), &cfg);
+        let t = rope.forward(3, 5, false);
+        for kind in [Kind::Float, Kind::BFloat16] {
+            let qkv = Tensor::randn([2, 20, 3, 4, 16], (Kind::Float, Device::Cpu)).to_kind(kind);
+            let q = qkv.select(2, 0).transpose(1, 2);
+            let k = qkv.select(2, 1).transpose(1, 2);
+            let (rq, rk) = apply_rope(&q, &k, &t);
+            let fused = apply_rope_qk(&qkv.narrow(2, 0, 2), &t);
+            assert!(fused.select(2, 0).transpose(1, 2).equal(&rq), "{kind:?} q");
+            assert!(fused.select(2, 1).transpose(1, 2).equal(&rk), "{kind:?} k");
+        }
+    }
+}

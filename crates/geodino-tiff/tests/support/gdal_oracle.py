@@ -1,6 +1,8 @@
 """GDAL as the oracle for geodino-tiff's reader tests.
 
 Usage: /usr/bin/python3 gdal_oracle.py FILE [RAW_OUT]
+       /usr/bin/python3 gdal_oracle.py --batch LIST_JSON   (a list of [FILE, RAW_OUT] pairs;
+                                                            prints a JSON list)
 
 Prints one JSON object: size, data type, geotransform, CRS (EPSG code of the outermost
 authority and WKT), per-band sums (NaN skipped), nodata, colour interpretation, description,
@@ -19,13 +21,14 @@ gdal.UseExceptions()
 
 
 def band_sum(a):
+    """Sum skipping NaN; None when it overflows (garbage-looking float data)."""
     a = a.astype(np.float64)
-    return float(np.nansum(a)), int(np.isnan(a).sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = float(np.nansum(a))
+    return (s if math.isfinite(s) else None), int(np.isnan(a).sum())
 
 
-def main():
-    path = sys.argv[1]
-    raw = sys.argv[2] if len(sys.argv) > 2 else None
+def describe(path, raw):
     ds = gdal.Open(path)
     out = {
         "width": ds.RasterXSize,
@@ -94,7 +97,16 @@ def main():
         with open(raw, "wb") as f:
             for c in chunks:
                 f.write(c)
-    print(json.dumps(out))
+    return out
+
+
+def main():
+    if sys.argv[1] == "--batch":
+        with open(sys.argv[2]) as f:
+            pairs = json.load(f)
+        print(json.dumps([describe(p, r) for p, r in pairs]))
+    else:
+        print(json.dumps(describe(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)))
 
 
 if __name__ == "__main__":
