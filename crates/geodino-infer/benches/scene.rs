@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use geodino_core::{RasterBuffer, RasterMeta, RasterRead, RasterWrite, Window};
+use geodino_core::{RasterBuffer, RasterMeta, RasterWrite, Window};
 use geodino_data::synth::{SceneGenerator, StreamOptions, SynthConfig};
 use geodino_dinov3::{Dinov3Backbone, ViTConfig};
 use geodino_heads::{DecoderConfig, DenseHead, DptConfig, HeadSpec};
@@ -179,8 +179,12 @@ fn crop(src: &Path, name: &str, win: Window) -> PathBuf {
 /// Backbone and CHMv2-style head files for `name` (random weights, fixed seed).
 fn model_files(name: &str) -> (PathBuf, PathBuf, Vec<i64>, &'static str) {
     let (cfg, layers, timm) = match name {
-        "vits16" => (ViTConfig::preset("vits16").unwrap(), vec![2, 5, 8, 11], "vit_small_patch16_dinov3"),
-        "vitl16" => (ViTConfig::preset("vitl16").unwrap(), vec![5, 11, 17, 23], "vit_large_patch16_dinov3"),
+        "vits16" => {
+            (ViTConfig::preset("vits16").unwrap(), vec![2, 5, 8, 11], "vit_small_patch16_dinov3")
+        }
+        "vitl16" => {
+            (ViTConfig::preset("vitl16").unwrap(), vec![5, 11, 17, 23], "vit_large_patch16_dinov3")
+        }
         "tiny" => (
             ViTConfig { embed_dim: 32, depth: 4, num_heads: 2, ..ViTConfig::default() },
             vec![0, 1, 2, 3],
@@ -224,8 +228,12 @@ fn child(job: &Value) {
     tch::set_num_threads(job["threads"].as_u64().unwrap() as i32);
     let precision: Precision = job["precision"].as_str().unwrap().parse().unwrap();
     let t = Instant::now();
-    let model = HeadModel::load(&p("backbone"), &p("head"), &ModelOptions { device: Device::Cpu, precision })
-        .unwrap();
+    let model = HeadModel::load(
+        &p("backbone"),
+        &p("head"),
+        &ModelOptions { device: Device::Cpu, precision },
+    )
+    .unwrap();
     let load_s = t.elapsed().as_secs_f64();
     let opts = SceneOptions {
         engine: EngineOptions {
@@ -238,8 +246,9 @@ fn child(job: &Value) {
         ..SceneOptions::default()
     };
     let product = Product::CanopyHeight { dtype: HeightDtype::Float32 };
-    let r = geodino_infer::predict_scene(&p("input"), &p("output"), &model, product, &opts, &|_| {})
-        .unwrap();
+    let r =
+        geodino_infer::predict_scene(&p("input"), &p("output"), &model, product, &opts, &|_| {})
+            .unwrap();
     println!(
         "{}",
         json!({
@@ -322,13 +331,20 @@ fn main() {
     let big = *a.full.iter().max().unwrap_or(&16000);
     let full = scene(big);
     let off = (big - a.sub) / 2;
-    let sub = crop(&full, &format!("sub-{}.tif", a.sub), Window::new(off as i64, off as i64, a.sub, a.sub));
-    let mut results = json!({"machine": {"threads": a.threads, "batch": a.batch}, "throughput": [], "rss": []});
+    let sub = crop(
+        &full,
+        &format!("sub-{}.tif", a.sub),
+        Window::new(off as i64, off as i64, a.sub, a.sub),
+    );
+    let mut results =
+        json!({"machine": {"threads": a.threads, "batch": a.batch}, "throughput": [], "rss": []});
     println!(
         "throughput on a {}² sub-scene of the {}² scene (0.6 m): 512 tiles, 128 overlap, cosine, batch {}, {} threads",
         a.sub, big, a.batch, a.threads
     );
-    println!("| backbone | precision | geodino s | MPix/s | km²/h | Python s | ratio | max / mean |Δ| vs Python f32 (m) |");
+    println!(
+        "| backbone | precision | geodino s | MPix/s | km²/h | Python s | ratio | max / mean |Δ| vs Python f32 (m) |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for name in &a.backbones {
         let (bp, hp, layers, timm) = model_files(name);
@@ -376,7 +392,10 @@ fn main() {
         }
     }
     if !a.skip_rss {
-        println!("\npeak RSS, fresh process per run (tiny ViT width 32 + DPT, 512 tiles, batch {}, COG output):", a.batch);
+        println!(
+            "\npeak RSS, fresh process per run (tiny ViT width 32 + DPT, 512 tiles, batch {}, COG output):",
+            a.batch
+        );
         println!("| scene | tiles | seconds | band MiB | peak RSS MiB |");
         println!("|---|---|---|---|---|");
         let (bp, hp, _, _) = model_files("tiny");
@@ -389,13 +408,22 @@ fn main() {
             }));
             println!(
                 "| {n}² | {} | {:.0} | {:.1} | {:.0} |",
-                r["tiles"], r["seconds"].as_f64().unwrap(), r["band_mb"].as_f64().unwrap(),
+                r["tiles"],
+                r["seconds"].as_f64().unwrap(),
+                r["band_mb"].as_f64().unwrap(),
                 r["peak_rss_mb"].as_f64().unwrap()
             );
-            results["rss"].as_array_mut().unwrap().push(json!({"scene": n, "model": "tiny", "run": r}));
+            results["rss"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"scene": n, "model": "tiny", "run": r}));
         }
         if a.strip {
-            let strip = crop(&full, &format!("strip-{big}.tif"), Window::new(0, (big / 2) as i64, big, 512));
+            let strip = crop(
+                &full,
+                &format!("strip-{big}.tif"),
+                Window::new(0, (big / 2) as i64, big, 512),
+            );
             let (bp, hp, _, _) = model_files("vits16");
             for prec in &a.precisions {
                 let r = spawn_child(json!({
@@ -404,7 +432,9 @@ fn main() {
                 }));
                 println!(
                     "| {big} x 512 strip, ViT-S {prec} | {} | {:.0} | {:.1} | {:.0} |",
-                    r["tiles"], r["seconds"].as_f64().unwrap(), r["band_mb"].as_f64().unwrap(),
+                    r["tiles"],
+                    r["seconds"].as_f64().unwrap(),
+                    r["band_mb"].as_f64().unwrap(),
                     r["peak_rss_mb"].as_f64().unwrap()
                 );
                 results["rss"].as_array_mut().unwrap().push(json!({"scene": format!("{big}x512"), "model": format!("vits16 {prec}"), "run": r}));

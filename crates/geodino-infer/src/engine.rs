@@ -133,7 +133,7 @@ pub fn run(
         ));
     }
     let p = model.patch_size();
-    if opts.tile % p != 0 {
+    if !opts.tile.is_multiple_of(p) {
         return Err(Error::Config(format!(
             "--tile {} must be a multiple of the patch size {p}",
             opts.tile
@@ -168,7 +168,8 @@ pub fn run(
         let band = &mut band;
         let writer = s.spawn(move || blend_and_write(plan, band, k, out_rx, sink, progress));
         let fwd = forward_batches(model, plan, input.channels(), in_rx, out_tx);
-        let prep_res = prep.join().map_err(|_| Error::Pipeline("the prepare thread panicked".into()));
+        let prep_res =
+            prep.join().map_err(|_| Error::Pipeline("the prepare thread panicked".into()));
         let write_res =
             writer.join().map_err(|_| Error::Pipeline("the writer thread panicked".into()));
         (fwd, prep_res, write_res)
@@ -286,7 +287,10 @@ fn blend_and_write(
     let mut rows_written = 0usize;
     for p in rx {
         if p.first != next {
-            return Err(Error::Pipeline(format!("batch starting at tile {} out of order", p.first)));
+            return Err(Error::Pipeline(format!(
+                "batch starting at tile {} out of order",
+                p.first
+            )));
         }
         for (j, valid) in p.valid.iter().enumerate() {
             let i = p.first + j;

@@ -73,7 +73,11 @@ impl Scaling {
     ///
     /// # Errors
     /// Integer types wider than 8 bits: the message asks for `--sensor` or `--scale`.
-    pub fn default_for(dtype: DataType, byte_scale: f32, path: &std::path::Path) -> Result<Scaling> {
+    pub fn default_for(
+        dtype: DataType,
+        byte_scale: f32,
+        path: &std::path::Path,
+    ) -> Result<Scaling> {
         match dtype {
             DataType::Uint8 => Ok(Scaling::divide(byte_scale)),
             DataType::Float32 | DataType::Float64 => Ok(Scaling::identity()),

@@ -90,8 +90,11 @@ impl HeadModel {
     /// fit together.
     pub fn load(weights: &Path, head: &Path, opts: &ModelOptions) -> Result<HeadModel> {
         let backbone = load_backbone(weights, opts)?;
-        let ho =
-            HeadOptions { device: opts.device, precision: opts.precision, ..HeadOptions::default() };
+        let ho = HeadOptions {
+            device: opts.device,
+            precision: opts.precision,
+            ..HeadOptions::default()
+        };
         let h = DenseHead::from_file(head, &ho)?;
         check_fit(&backbone, &h).map_err(|e| {
             Error::Mismatch(format!(

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use geodino_core::{BandMeta, ColorEntry, DataType, NoData, RasterBuffer, RasterMeta, RasterWrite, Window};
+use geodino_core::{
+    BandMeta, ColorEntry, DataType, NoData, RasterBuffer, RasterMeta, RasterWrite, Window,
+};
 use geodino_heads::ClassInfo;
 use geodino_tiff::write::{GeoTiffWriter, Layout, Overviews, TiffWriteOptions};
 use geodino_viz::preview::{self, MapStyle, ValueRange};
@@ -111,8 +113,9 @@ impl Product {
         let mut m = RasterMeta::new(width, height, bands, dtype);
         m.crs = grid.crs.clone();
         m.pixel_is_point = stride == 1 && grid.pixel_is_point;
-        m.geotransform =
-            grid.geotransform.map(|g| if stride == 1 { g } else { g.scaled(stride as f64, stride as f64) });
+        m.geotransform = grid
+            .geotransform
+            .map(|g| if stride == 1 { g } else { g.scaled(stride as f64, stride as f64) });
         match self {
             Product::CanopyHeight { dtype } => {
                 let b = &mut m.bands[0];
@@ -318,10 +321,8 @@ impl RasterSink {
                 Thumb::Classes(ClassThumbnail::new(width, height, s, CLASS_NODATA))
             }
         };
-        let stats = OutputStats {
-            class_pixels: vec![0; class_values.len()],
-            ..OutputStats::default()
-        };
+        let stats =
+            OutputStats { class_pixels: vec![0; class_values.len()], ..OutputStats::default() };
         Ok(RasterSink {
             path: path.to_path_buf(),
             writer,
@@ -353,7 +354,10 @@ impl RasterSink {
     pub fn finish(mut self) -> Result<(OutputStats, Preview)> {
         self.writer.finish()?;
         if let Product::LandCover { classes } = &self.product
-            && self.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"))
+            && self
+                .path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"))
         {
             let names: Vec<String> = self.meta.bands[0].category_names.clone().unwrap_or_default();
             debug_assert!(names.len() >= classes.len());
@@ -469,7 +473,9 @@ impl StripSink for RasterSink {
                     let view = ArrayView2::from_shape((rows, w), &out).expect("rows × width");
                     t.add(s.row_off, 0, view);
                 }
-                RasterBuffer::Uint8(Array3::from_shape_vec((1, rows, w), out).expect("rows × width"))
+                RasterBuffer::Uint8(
+                    Array3::from_shape_vec((1, rows, w), out).expect("rows × width"),
+                )
             }
             Product::Features { .. } => {
                 let k = s.channels;
@@ -484,7 +490,9 @@ impl StripSink for RasterSink {
                         self.stats.valid_pixels += 1;
                     }
                 }
-                RasterBuffer::Float32(Array3::from_shape_vec((k, rows, w), v).expect("k × rows × w"))
+                RasterBuffer::Float32(
+                    Array3::from_shape_vec((k, rows, w), v).expect("k × rows × w"),
+                )
             }
         };
         self.writer.write_window(Window::new(0, s.row_off as i64, w, rows), &buf)?;
@@ -590,10 +598,10 @@ mod tests {
         let f = Product::Features { channels: 8 }.meta(&grid, 16).unwrap();
         assert_eq!((f.width, f.height), (7, 5));
         assert_eq!(f.geotransform.unwrap().0, [500.0, 8.0, 0.0, 900.0, 0.0, -8.0]);
-        let classes = vec![ClassInfo::new("water", [0, 0, 255]), ClassInfo {
-            value: Some(10),
-            ..ClassInfo::new("trees", [0, 128, 0])
-        }];
+        let classes = vec![
+            ClassInfo::new("water", [0, 0, 255]),
+            ClassInfo { value: Some(10), ..ClassInfo::new("trees", [0, 128, 0]) },
+        ];
         let l = Product::LandCover { classes }.meta(&grid, 1).unwrap();
         let t = l.bands[0].color_table.as_ref().unwrap();
         assert_eq!(t.len(), 11);

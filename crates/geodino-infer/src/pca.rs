@@ -123,7 +123,7 @@ impl Pca {
         for win in row_windows(m.width, m.height, rows) {
             let data = reader.read_window(&bands, win)?.to_f32();
             let base = win.row_off as usize * m.width;
-            let (_, mut x) = valid_pixels(&data, &nodata, |p| (base + p) % step == 0);
+            let (_, mut x) = valid_pixels(&data, &nodata, |p| (base + p).is_multiple_of(step));
             if x.nrows() > 0 {
                 let sh = shift.get_or_insert_with(|| x.mean_axis(Axis(0)).expect("rows > 0"));
                 x -= &sh.view().insert_axis(Axis(0));
@@ -149,13 +149,7 @@ impl Pca {
         }
         let total_variance = cov.diag().sum();
         let (variances, components) = top_eigen(cov.view(), k);
-        Ok(Pca {
-            mean: (shift + mu).to_vec(),
-            components,
-            variances,
-            total_variance,
-            samples: n,
-        })
+        Ok(Pca { mean: (shift + mu).to_vec(), components, variances, total_variance, samples: n })
     }
 
     /// Project pixels `(n, d)` onto the components: `(n, k)`.
@@ -396,7 +390,8 @@ mod tests {
         // C = Q diag(9, 4, 1, 0.5, 0.1, 0.01) Qᵀ with a known rotation Q
         let d = 6;
         let vals = [9.0, 4.0, 1.0, 0.5, 0.1, 0.01];
-        let mut q = Array2::<f64>::from_shape_fn((d, d), |(i, j)| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+        let mut q =
+            Array2::<f64>::from_shape_fn((d, d), |(i, j)| ((i * 7 + j * 3) % 11) as f64 - 5.0);
         orthonormalize(&mut q);
         let mut c = Array2::<f64>::zeros((d, d));
         for (k, &l) in vals.iter().enumerate() {

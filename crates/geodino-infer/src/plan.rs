@@ -54,12 +54,12 @@ impl TilePlan {
         if in_width == 0 || in_height == 0 {
             return Err(Error::Config(format!("empty scene ({in_width}x{in_height})")));
         }
-        if stride == 0 || tile == 0 || tile % stride != 0 {
+        if stride == 0 || tile == 0 || !tile.is_multiple_of(stride) {
             return Err(Error::Config(format!(
                 "--tile {tile} must be a positive multiple of {stride} (the model's output stride)"
             )));
         }
-        if overlap % stride != 0 {
+        if !overlap.is_multiple_of(stride) {
             return Err(Error::Config(format!(
                 "--overlap {overlap} must be a multiple of {stride} (the model's output stride)"
             )));

@@ -23,13 +23,23 @@ use ndarray::{Array2, Array3};
 use crate::{Error, Result};
 
 /// A source raster resampled to square pixels of `gsd` map units (see the module docs).
-#[derive(Debug)]
 pub struct Resampled {
     src: SharedReader,
     meta: RasterMeta,
     /// Source pixels per target pixel along x and y.
     fx: f64,
     fy: f64,
+}
+
+impl std::fmt::Debug for Resampled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resampled")
+            .field("src", &self.src.path())
+            .field("meta", &self.meta)
+            .field("fx", &self.fx)
+            .field("fy", &self.fy)
+            .finish()
+    }
 }
 
 /// True when the CRS is geographic (degrees), where a GSD in metres makes no sense.
@@ -240,9 +250,10 @@ mod tests {
         fn read_window(&self, bands: &[usize], w: Window) -> geodino_core::Result<RasterBuffer> {
             self.check_request(bands, &w)?;
             let (c0, r0) = (w.col_off as usize, w.row_off as usize);
-            Ok(RasterBuffer::Float32(Array3::from_shape_fn((bands.len(), w.height, w.width), |(b, y, x)| {
-                self.data[[bands[b], r0 + y, c0 + x]]
-            })))
+            Ok(RasterBuffer::Float32(Array3::from_shape_fn(
+                (bands.len(), w.height, w.width),
+                |(b, y, x)| self.data[[bands[b], r0 + y, c0 + x]],
+            )))
         }
     }
 

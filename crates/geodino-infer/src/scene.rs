@@ -65,12 +65,20 @@ pub fn gsd(meta: &RasterMeta) -> Option<f64> {
 }
 
 /// An opened input, with bands and scaling chosen and resampling applied.
-#[derive(Debug)]
 pub struct PreparedInput {
     /// The reader the engine streams (the resampled view with `--target-gsd`).
     pub reader: SharedReader,
     /// Bands, scaling, normalisation, nodata.
     pub spec: InputSpec,
+}
+
+impl std::fmt::Debug for PreparedInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedInput")
+            .field("reader", &self.reader.path())
+            .field("spec", &self.spec)
+            .finish()
+    }
 }
 
 /// Open `path` for a model of `channels` bands normalised with `mean` / `std`; `byte_scale` is
@@ -188,8 +196,7 @@ pub fn predict_scene(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SceneReport> {
     let n = &model.spec().normalization;
-    let prepared =
-        prepare_input(input, model.in_channels(), &n.mean, &n.std, n.scale, opts)?;
+    let prepared = prepare_input(input, model.in_channels(), &n.mean, &n.std, n.scale, opts)?;
     Ok(run_job(prepared, input, output, model, product, opts, progress)?.0)
 }
 

@@ -57,7 +57,8 @@ impl TileModel for Probe {
         let y0 = x.mean_dim(1, true, Kind::Float); // (b, 1, t, t)
         let y1 = x.narrow(1, 0, 1) * 2.0;
         let y = Tensor::cat(&[y0, y1], 1);
-        let y = if s > 1 { y.avg_pool2d([s, s], [s, s], [0, 0], false, true, None::<i64>) } else { y };
+        let y =
+            if s > 1 { y.avg_pool2d([s, s], [s, s], [0, 0], false, true, None::<i64>) } else { y };
         Ok(y.contiguous())
     }
 }
@@ -131,8 +132,22 @@ fn cosine(len: usize, lead: usize, trail: usize) -> Vec<f64> {
 
 /// Full-canvas reference: every tile predicted on its own, weighted with independently computed
 /// cosine profiles, summed into whole-scene arrays, divided.
-fn reference(reader: &dyn RasterRead, spec: &InputSpec, model: &dyn TileModel, tile: usize, overlap: usize) -> Array3<f64> {
-    let plan = TilePlan::new(reader.meta().width, reader.meta().height, tile, overlap, model.stride(), Blend::Cosine).unwrap();
+fn reference(
+    reader: &dyn RasterRead,
+    spec: &InputSpec,
+    model: &dyn TileModel,
+    tile: usize,
+    overlap: usize,
+) -> Array3<f64> {
+    let plan = TilePlan::new(
+        reader.meta().width,
+        reader.meta().height,
+        tile,
+        overlap,
+        model.stride(),
+        Blend::Cosine,
+    )
+    .unwrap();
     let (w, h, k) = (plan.out_width, plan.out_height, model.out_channels());
     let to = plan.out_tile();
     let mut sum = Array3::<f64>::zeros((k, h, w));
@@ -184,7 +199,9 @@ fn streaming_equals_the_full_canvas_reference() {
     write_scene(&path, 300, 227, 0.6, None);
     let reader = geodino_raster::open(&path).unwrap();
     let spec = rgb_spec(reader.as_ref());
-    for (stride, tile, overlap, batch) in [(1usize, 64usize, 16usize, 3usize), (1, 96, 48, 1), (16, 64, 32, 4)] {
+    for (stride, tile, overlap, batch) in
+        [(1usize, 64usize, 16usize, 3usize), (1, 96, 48, 1), (16, 64, 32, 4)]
+    {
         let model = Probe::new(stride);
         let opts = EngineOptions { tile, overlap, batch, blend: Blend::Cosine, prefetch: 2 };
         let plan = TilePlan::new(300, 227, tile, overlap, stride, Blend::Cosine).unwrap();
@@ -211,7 +228,13 @@ fn cosine_weights_form_a_partition_of_unity() {
     let path = dir.path().join("flat.tif");
     let meta = scene_meta(200, 150, 3, DataType::Uint8, 1.0);
     let px = Array3::<u8>::from_elem((3, 150, 200), 51);
-    geodino_tiff::write::write_geotiff(&path, &meta, &geodino_core::RasterBuffer::Uint8(px), &Default::default()).unwrap();
+    geodino_tiff::write::write_geotiff(
+        &path,
+        &meta,
+        &geodino_core::RasterBuffer::Uint8(px),
+        &Default::default(),
+    )
+    .unwrap();
     let reader = geodino_raster::open(&path).unwrap();
     let spec = rgb_spec(reader.as_ref());
     for blend in [Blend::Cosine, Blend::Gaussian, Blend::Average] {
@@ -234,7 +257,14 @@ fn one_tile_scene_equals_the_models_prediction_on_the_padded_tile() {
     let model = tiny_canopy_model();
     let reader = geodino_raster::open(&path).unwrap();
     let n = &model.spec().normalization;
-    let spec = InputSpec::new(reader.as_ref(), vec![0, 1, 2], Scaling::divide(255.0), n.mean.clone(), n.std.clone()).unwrap();
+    let spec = InputSpec::new(
+        reader.as_ref(),
+        vec![0, 1, 2],
+        Scaling::divide(255.0),
+        n.mean.clone(),
+        n.std.clone(),
+    )
+    .unwrap();
     let opts = EngineOptions { tile: 128, overlap: 32, ..EngineOptions::default() };
     let mut sink = Collect::new(90, 70, 1);
     let stats = engine::run(reader.as_ref(), &spec, &model, &opts, &mut sink, &|_| {}).unwrap();
@@ -283,8 +313,14 @@ fn a_failure_mid_run_leaves_nothing_at_the_destination() {
     let mut model = Probe::new(1);
     model.fail_at = Some(2);
     let grid = reader.meta().clone();
-    let mut sink =
-        RasterSink::create(&out, Product::Features { channels: 2 }, &grid, 1, &SinkOptions::default()).unwrap();
+    let mut sink = RasterSink::create(
+        &out,
+        Product::Features { channels: 2 },
+        &grid,
+        1,
+        &SinkOptions::default(),
+    )
+    .unwrap();
     let opts = EngineOptions { tile: 64, overlap: 16, batch: 2, ..EngineOptions::default() };
     let e = engine::run(reader.as_ref(), &spec, &model, &opts, &mut sink, &|_| {}).unwrap_err();
     assert!(e.to_string().contains("probe failure"), "{e}");
@@ -296,7 +332,6 @@ fn a_failure_mid_run_leaves_nothing_at_the_destination() {
 #[test]
 fn read_errors_name_the_file_and_stop_the_run() {
     /// A reader whose windows below row 100 fail.
-    #[derive(Debug)]
     struct Broken(geodino_core::SharedReader);
     impl RasterRead for Broken {
         fn path(&self) -> &Path {
@@ -305,7 +340,11 @@ fn read_errors_name_the_file_and_stop_the_run() {
         fn meta(&self) -> &geodino_core::RasterMeta {
             self.0.meta()
         }
-        fn read_window(&self, b: &[usize], w: Window) -> geodino_core::Result<geodino_core::RasterBuffer> {
+        fn read_window(
+            &self,
+            b: &[usize],
+            w: Window,
+        ) -> geodino_core::Result<geodino_core::RasterBuffer> {
             if w.row_end() > 100 {
                 return Err(geodino_core::Error::format(self.path(), "damaged tile"));
             }
@@ -319,7 +358,8 @@ fn read_errors_name_the_file_and_stop_the_run() {
     let spec = rgb_spec(reader.as_ref());
     let mut sink = Collect::new(128, 256, 2);
     let opts = EngineOptions { tile: 64, overlap: 16, batch: 1, ..EngineOptions::default() };
-    let e = engine::run(reader.as_ref(), &spec, &Probe::new(1), &opts, &mut sink, &|_| {}).unwrap_err();
+    let e =
+        engine::run(reader.as_ref(), &spec, &Probe::new(1), &opts, &mut sink, &|_| {}).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("scene.tif") && msg.contains("damaged tile"), "{msg}");
 }
@@ -342,8 +382,16 @@ fn options_that_do_not_fit_are_refused() {
     assert!(run(64, 64, 1, &mut sink).contains("smaller than --tile"));
     assert!(run(64, 16, 0, &mut sink).contains("--batch"));
     // two bands selected for a three-band model
-    let two = InputSpec::new(reader.as_ref(), vec![0, 1], Scaling::divide(255.0), vec![0.4; 2], vec![0.2; 2]).unwrap();
+    let two = InputSpec::new(
+        reader.as_ref(),
+        vec![0, 1],
+        Scaling::divide(255.0),
+        vec![0.4; 2],
+        vec![0.2; 2],
+    )
+    .unwrap();
     let opts = EngineOptions { tile: 64, overlap: 16, ..EngineOptions::default() };
-    let e = engine::run(reader.as_ref(), &two, &Probe::new(1), &opts, &mut sink, &|_| {}).unwrap_err();
+    let e =
+        engine::run(reader.as_ref(), &two, &Probe::new(1), &opts, &mut sink, &|_| {}).unwrap_err();
     assert!(e.to_string().contains("scene.tif") && e.to_string().contains("takes 3"), "{e}");
 }

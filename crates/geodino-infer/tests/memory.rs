@@ -7,11 +7,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use geodino_core::{DataType, RasterBuffer, RasterMeta, RasterRead, Window};
+use geodino_infer::TileModel;
 use geodino_infer::engine::{self, EngineOptions};
 use geodino_infer::input::{InputSpec, Scaling};
 use geodino_infer::memory::{peak_rss_bytes, reset_peak_rss, rss_bytes};
 use geodino_infer::output::{HeightDtype, Product, RasterSink, SinkOptions};
-use geodino_infer::TileModel;
 use ndarray::Array3;
 use tch::{Kind, Tensor};
 
@@ -31,10 +31,13 @@ impl RasterRead for Procedural {
     }
     fn read_window(&self, bands: &[usize], w: Window) -> geodino_core::Result<RasterBuffer> {
         self.check_request(bands, &w)?;
-        Ok(RasterBuffer::Uint8(Array3::from_shape_fn((bands.len(), w.height, w.width), |(b, y, x)| {
-            let (x, y) = (x as i64 + w.col_off, y as i64 + w.row_off);
-            ((x * 3 + y * 5 + b as i64 * 40) % 251) as u8
-        })))
+        Ok(RasterBuffer::Uint8(Array3::from_shape_fn(
+            (bands.len(), w.height, w.width),
+            |(b, y, x)| {
+                let (x, y) = (x as i64 + w.col_off, y as i64 + w.row_off);
+                ((x * 3 + y * 5 + b as i64 * 40) % 251) as u8
+            },
+        )))
     }
 }
 
@@ -63,16 +66,19 @@ fn run(width: usize, height: usize, dir: &Path) -> (u64, usize) {
     let mut meta = common::scene_meta(width, height, 3, DataType::Uint8, 0.6);
     meta.block = geodino_core::BlockSize::new(256, 256);
     let reader = Procedural { path: format!("procedural-{width}x{height}").into(), meta };
-    let spec = InputSpec::new(&reader, vec![0, 1, 2], Scaling::divide(255.0), vec![0.4; 3], vec![0.2; 3]).unwrap();
+    let spec =
+        InputSpec::new(&reader, vec![0, 1, 2], Scaling::divide(255.0), vec![0.4; 3], vec![0.2; 3])
+            .unwrap();
     let out = dir.join(format!("out-{height}.tif"));
     let product = Product::CanopyHeight { dtype: HeightDtype::Float32 };
-    let mut sink = RasterSink::create(&out, product, reader.meta(), 1, &SinkOptions::default()).unwrap();
+    let mut sink =
+        RasterSink::create(&out, product, reader.meta(), 1, &SinkOptions::default()).unwrap();
     let opts = EngineOptions { tile: 256, overlap: 64, batch: 4, ..EngineOptions::default() };
     assert!(reset_peak_rss(), "cannot reset the peak RSS (/proc/self/clear_refs)");
     let stats = engine::run(&reader, &spec, &MeanModel, &opts, &mut sink, &|_| {}).unwrap();
     sink.finish().unwrap();
     let peak = peak_rss_bytes().unwrap();
-    assert_eq!(std::fs::metadata(&out).is_ok(), true);
+    assert!(out.is_file());
     (peak, stats.band_bytes)
 }
 
@@ -95,5 +101,10 @@ fn peak_memory_does_not_grow_with_the_scene() {
     );
     assert_eq!(band_s, band_l);
     // The output alone is 256 MiB at 2048 x 8192: holding it, or the input, would show.
-    assert!(large < small + (24 << 20), "peak grew from {:.1} to {:.1} MiB", mib(small), mib(large));
+    assert!(
+        large < small + (24 << 20),
+        "peak grew from {:.1} to {:.1} MiB",
+        mib(small),
+        mib(large)
+    );
 }

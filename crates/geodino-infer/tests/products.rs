@@ -31,8 +31,9 @@ fn land_cover_is_uint8_with_colours_names_and_nodata() {
     let out = dir.path().join("lc.tif");
     let png = dir.path().join("lc.png");
     let o = SceneOptions { preview: Some(png.clone()), ..opts(128, 32) };
-    let r = predict_scene(&input, &out, &model, product_for(&model, HeightDtype::Float32), &o, &|_| {})
-        .unwrap();
+    let r =
+        predict_scene(&input, &out, &model, product_for(&model, HeightDtype::Float32), &o, &|_| {})
+            .unwrap();
     assert_eq!(r.stats.nodata_pixels, 600);
     assert_eq!(r.stats.class_pixels.iter().sum::<u64>(), 600 * 560 - 600);
     let px = read_all(&out);
@@ -92,8 +93,9 @@ fn target_gsd_writes_on_the_resampled_grid() {
     let model = tiny_canopy_model();
     let out = dir.path().join("chm06.tif");
     let o = SceneOptions { target_gsd: Some(0.6), ..opts(64, 16) };
-    let r = predict_scene(&input, &out, &model, product_for(&model, HeightDtype::Float32), &o, &|_| {})
-        .unwrap();
+    let r =
+        predict_scene(&input, &out, &model, product_for(&model, HeightDtype::Float32), &o, &|_| {})
+            .unwrap();
     assert_eq!(r.output_size, (100, 90));
     assert_eq!(r.gsd, Some(0.6));
     let h = read_all(&out);
@@ -103,8 +105,14 @@ fn target_gsd_writes_on_the_resampled_grid() {
     if oracle::gdal() {
         let g = oracle::gdalinfo_json(&out, false);
         assert_eq!(g["size"], serde_json::json!([100, 90]));
-        assert_eq!(g["geoTransform"], serde_json::json!([500000.0, 0.6, 0.0, 5600000.0, 0.0, -0.6]));
-        assert_eq!(g["coordinateSystem"]["wkt"], oracle::gdalinfo_json(&input, false)["coordinateSystem"]["wkt"]);
+        assert_eq!(
+            g["geoTransform"],
+            serde_json::json!([500000.0, 0.6, 0.0, 5600000.0, 0.0, -0.6])
+        );
+        assert_eq!(
+            g["coordinateSystem"]["wkt"],
+            oracle::gdalinfo_json(&input, false)["coordinateSystem"]["wkt"]
+        );
     }
 }
 
@@ -117,32 +125,53 @@ fn inputs_that_do_not_fit_get_clear_errors() {
     let one = dir.path().join("one.tif");
     let meta = scene_meta(40, 40, 1, geodino_core::DataType::Uint8, 0.6);
     let px = ndarray::Array3::<u8>::from_elem((1, 40, 40), 9);
-    geodino_tiff::write::write_geotiff(&one, &meta, &geodino_core::RasterBuffer::Uint8(px), &Default::default()).unwrap();
+    geodino_tiff::write::write_geotiff(
+        &one,
+        &meta,
+        &geodino_core::RasterBuffer::Uint8(px),
+        &Default::default(),
+    )
+    .unwrap();
     let out = dir.path().join("out.tif");
-    let e = predict_scene(&one, &out, &model, p.clone(), &opts(64, 16), &|_| {}).unwrap_err().to_string();
+    let e = predict_scene(&one, &out, &model, p.clone(), &opts(64, 16), &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("one.tif") && e.contains("1 band") && e.contains("takes 3"), "{e}");
     // uint16 without a scaling
     let u16p = dir.path().join("u16.tif");
     let meta = scene_meta(40, 40, 3, geodino_core::DataType::Uint16, 0.6);
     let px = ndarray::Array3::<u16>::from_elem((3, 40, 40), 900);
-    geodino_tiff::write::write_geotiff(&u16p, &meta, &geodino_core::RasterBuffer::Uint16(px), &Default::default()).unwrap();
-    let e = predict_scene(&u16p, &out, &model, p.clone(), &opts(64, 16), &|_| {}).unwrap_err().to_string();
+    geodino_tiff::write::write_geotiff(
+        &u16p,
+        &meta,
+        &geodino_core::RasterBuffer::Uint16(px),
+        &Default::default(),
+    )
+    .unwrap();
+    let e = predict_scene(&u16p, &out, &model, p.clone(), &opts(64, 16), &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("u16.tif") && e.contains("--sensor"), "{e}");
     // ... and with one it runs
-    let o = SceneOptions { scaling: Some(Scaling::sensor("sentinel2-l2a").unwrap()), ..opts(64, 16) };
+    let o =
+        SceneOptions { scaling: Some(Scaling::sensor("sentinel2-l2a").unwrap()), ..opts(64, 16) };
     predict_scene(&u16p, &out, &model, p.clone(), &o, &|_| {}).unwrap();
     // unreadable input, nothing written
     let junk = dir.path().join("junk.tif");
     std::fs::write(&junk, b"II*\0 not really").unwrap();
     let out2 = dir.path().join("out2.tif");
-    let e = predict_scene(&junk, &out2, &model, p.clone(), &opts(64, 16), &|_| {}).unwrap_err().to_string();
+    let e = predict_scene(&junk, &out2, &model, p.clone(), &opts(64, 16), &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("junk.tif"), "{e}");
     assert!(!out2.exists());
     // an existing output is kept unless asked to overwrite
     let e = predict_scene(&u16p, &out, &model, p.clone(), &o, &|_| {}).unwrap_err().to_string();
     assert!(e.contains("out.tif") && e.contains("exists"), "{e}");
     // a head for another backbone width
-    let e = HeadModel::new(Box::new(tiny_backbone(1)), tiny_canopy_head(2, 64)).unwrap_err().to_string();
+    let e = HeadModel::new(Box::new(tiny_backbone(1)), tiny_canopy_head(2, 64))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("width 64") && e.contains("produces 32"), "{e}");
 }
 
@@ -163,7 +192,10 @@ fn embed_and_pca_on_a_real_naip_geotiff() {
     assert_eq!(reader.meta().band_count(), 32);
     let src = geodino_raster::open(&naip).unwrap();
     let g = src.meta().geotransform.unwrap().0;
-    assert_eq!(reader.meta().geotransform.unwrap().0, [g[0], g[1] * 16.0, 0.0, g[3], 0.0, g[5] * 16.0]);
+    assert_eq!(
+        reader.meta().geotransform.unwrap().0,
+        [g[0], g[1] * 16.0, 0.0, g[3], 0.0, g[5] * 16.0]
+    );
     assert_eq!(reader.meta().crs, src.meta().crs);
     let pca = Pca::fit(reader.as_ref(), &PcaOptions::default(), &|_, _| {}).unwrap();
     assert_eq!(pca.samples, 19 * 19);

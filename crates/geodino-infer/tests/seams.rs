@@ -160,6 +160,7 @@ print(int((ma != mb).sum()), int((mb == 0).sum()))
     assert_eq!(v, vec![0, 250], "mask differences, nodata pixels");
     // and GDAL's validator accepts the COG
     let mut c = Command::new("/usr/bin/python3");
-    c.args(["-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", "--full-check=yes"]).arg(&out);
+    c.args(["-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", "--full-check=yes"])
+        .arg(&out);
     oracle::run(&mut c);
 }

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use clap::Parser;
 use geodino_heads::Task;
 
@@ -21,10 +20,10 @@ struct Args {
     /// Output raster: `*.tif` (Cloud-Optimized GeoTIFF with overviews) or `*.zarr`.
     output: PathBuf,
     /// DINOv3 backbone weights (.pth or .safetensors), e.g. the SAT-493M ViT-L/16.
-    #[arg(long, value_name = "FILE", requires = "head")]
+    #[arg(long, value_name = "FILE")]
     weights: Option<PathBuf>,
     /// Canopy-height head (.pth, e.g. the CHMv2 DPT head, or a geodino head file).
-    #[arg(long, value_name = "FILE", requires = "weights")]
+    #[arg(long, value_name = "FILE")]
     head: Option<PathBuf>,
     /// Output data type: float32 (metres) or uint16 (decimetres, scale 0.1).
     #[arg(long, default_value = "float32")]
@@ -39,20 +38,11 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dtype: geodino_infer::HeightDtype = args.dtype.parse()?;
-    let (weights, head) = match (&args.weights, &args.head) {
-        (Some(w), Some(h)) => (w.clone(), h.clone()),
-        _ => match scene_args::demo_model()? {
-            Some(scene_args::DemoModel { backbone, canopy_head: Some(h), .. }) => {
-                eprintln!("using the bundled demo model ({}, {})", backbone.display(), h.display());
-                (backbone, h)
-            }
-            _ => bail!(
-                "no model given and no bundled demo model found (data-samples/demo-model.json); \
-                 pass --weights BACKBONE --head HEAD, e.g. the SAT-493M ViT-L/16 and the CHMv2 \
-                 head (docs/inference.md)"
-            ),
-        },
-    };
+    let (weights, head) = scene_args::resolve_model(
+        args.weights.as_deref(),
+        args.head.as_deref(),
+        scene_args::DEMO_CANOPY_HEAD,
+    )?;
     scene_args::run_head_job(
         &args.input,
         &args.output,

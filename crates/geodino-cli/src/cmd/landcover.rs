@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use geodino_heads::Task;
 
 use super::scene_args::{self, SceneArgs};
@@ -18,7 +17,7 @@ pub struct Args {
     /// Output raster: `*.tif` (Cloud-Optimized GeoTIFF) or `*.zarr`.
     pub output: PathBuf,
     /// DINOv3 backbone weights (.pth or .safetensors); default: the bundled demo model.
-    #[arg(long, value_name = "FILE", requires = "head")]
+    #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
     /// Land-cover head (a geodino head file with classes and colours, or a .pth).
     #[arg(long, value_name = "FILE")]
@@ -32,20 +31,11 @@ pub struct Args {
 
 /// Run `geodino landcover`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (weights, head) = match (&args.weights, &args.head) {
-        (Some(w), Some(h)) => (w.clone(), h.clone()),
-        (None, h) => match scene_args::demo_model()? {
-            Some(d) => match h.clone().or(d.landcover_head) {
-                Some(h) => (d.backbone, h),
-                None => bail!("the bundled demo model has no land-cover head; pass --head"),
-            },
-            None => bail!(
-                "no model given and no bundled demo model found (data-samples/demo-model.json); \
-                 pass --weights BACKBONE --head HEAD"
-            ),
-        },
-        (Some(_), None) => bail!("--weights needs --head"),
-    };
+    let (weights, head) = scene_args::resolve_model(
+        args.weights.as_deref(),
+        args.head.as_deref(),
+        scene_args::DEMO_LANDCOVER_HEAD,
+    )?;
     scene_args::run_head_job(
         &args.input,
         &args.output,

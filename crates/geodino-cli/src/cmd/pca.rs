@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let out_lower = args.output.to_string_lossy().to_ascii_lowercase();
     let png = out_lower.ends_with(".png");
-    if !png && !(out_lower.ends_with(".tif") || out_lower.ends_with(".tiff")) {
+    if !(png || out_lower.ends_with(".tif") || out_lower.ends_with(".tiff")) {
         bail!("{}: write .png or .tif", args.output.display());
     }
     if args.output.exists() && !args.overwrite {
@@ -56,8 +56,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let m = reader.meta().clone();
     let bar = super::scene_args::tile_bar(false, "pca");
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} rows")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} rows",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_length(3 * m.height as u64);
     let step = |pass: u64| {
@@ -85,7 +87,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let title = args.title.clone().unwrap_or_else(|| {
             format!(
                 "PCA of {} ({} features)",
-                args.input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                args.input
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 m.band_count()
             )
         });

@@ -9,7 +9,9 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use geodino_heads::Task;
 use geodino_infer::scene::SceneReport;
-use geodino_infer::{Blend, EngineOptions, HeadModel, ModelOptions, Progress, Scaling, SceneOptions};
+use geodino_infer::{
+    Blend, EngineOptions, HeadModel, ModelOptions, Progress, Scaling, SceneOptions,
+};
 use geodino_nn::Precision;
 use tch::Device;
 
@@ -151,49 +153,66 @@ pub fn on_progress(bar: &indicatif::ProgressBar) -> impl Fn(Progress) + Sync + '
     }
 }
 
-/// The bundled demo model: `data-samples/demo-model.json` (`{"backbone": …, "canopy_head": …,
-/// "landcover_head": …}`, paths relative to the JSON file), looked up in `$GEODINO_DEMO_MODEL`
-/// (the JSON file), the current directory, and the repository this binary was built from.
-#[derive(Debug, Clone)]
-pub struct DemoModel {
-    /// The backbone weights.
-    pub backbone: PathBuf,
-    /// The canopy-height head.
-    pub canopy_head: Option<PathBuf>,
-    /// The land-cover head.
-    pub landcover_head: Option<PathBuf>,
+/// The bundled demo model's folder, relative to the current directory and to the repository this
+/// binary was built from.
+pub const DEMO_MODEL_DIR: &str = "data-samples/demo-model";
+/// The demo backbone's file name in [`DEMO_MODEL_DIR`].
+pub const DEMO_BACKBONE: &str = "backbone.safetensors";
+/// The demo canopy-height head's file name in [`DEMO_MODEL_DIR`].
+#[allow(dead_code)] // this file is compiled into both binaries; each uses one head
+pub const DEMO_CANOPY_HEAD: &str = "canopy-head.safetensors";
+/// The demo land-cover head's file name in [`DEMO_MODEL_DIR`].
+#[allow(dead_code)] // this file is compiled into both binaries; each uses one head
+pub const DEMO_LANDCOVER_HEAD: &str = "landcover-head.safetensors";
+
+/// Where the bundled demo model's `file` is looked for, in order: `$GEODINO_DEMO_MODEL` (a
+/// folder), `data-samples/demo-model/` under the current directory, and the same folder in the
+/// workspace this binary was built from.
+pub fn demo_candidates(file: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("GEODINO_DEMO_MODEL") {
+        dirs.push(PathBuf::from(p));
+    }
+    dirs.push(PathBuf::from(DEMO_MODEL_DIR));
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(DEMO_MODEL_DIR));
+    dirs.into_iter().map(|d| d.join(file)).collect()
 }
 
-/// Find the bundled demo model (see [`DemoModel`]); `None` when it is not there.
-pub fn demo_model() -> anyhow::Result<Option<DemoModel>> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("GEODINO_DEMO_MODEL") {
-        candidates.push(PathBuf::from(p));
+/// The first existing demo `file` (see [`demo_candidates`]).
+fn find_demo(file: &str) -> Option<PathBuf> {
+    demo_candidates(file).into_iter().find(|p| p.is_file())
+}
+
+/// Resolve `--weights` / `--head`: given flags win; a missing one is taken from the bundled
+/// demo model (`head_file` is [`DEMO_CANOPY_HEAD`] or [`DEMO_LANDCOVER_HEAD`]); when that is
+/// not there either, an error saying which flag to pass and where the demo model was looked for.
+pub fn resolve_model(
+    weights: Option<&Path>,
+    head: Option<&Path>,
+    head_file: &str,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let pick = |given: Option<&Path>, file: &str, flag: &str| -> anyhow::Result<PathBuf> {
+        if let Some(p) = given {
+            return Ok(p.to_path_buf());
+        }
+        if let Some(p) = find_demo(file) {
+            return Ok(p);
+        }
+        let looked: Vec<String> =
+            demo_candidates(file).iter().map(|p| p.display().to_string()).collect();
+        bail!(
+            "no {flag} given and the bundled demo model is not there (looked for {}); pass \
+             --weights BACKBONE --head HEAD, e.g. the SAT-493M ViT-L/16 and the CHMv2 head \
+             (docs/inference.md)",
+            looked.join(", ")
+        )
+    };
+    let w = pick(weights, DEMO_BACKBONE, "--weights")?;
+    let h = pick(head, head_file, "--head")?;
+    if weights.is_none() || head.is_none() {
+        eprintln!("model: backbone {}, head {}", w.display(), h.display());
     }
-    candidates.push(PathBuf::from("data-samples/demo-model.json"));
-    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-samples/demo-model.json");
-    candidates.push(built_from);
-    let Some(file) = candidates.into_iter().find(|p| p.is_file()) else { return Ok(None) };
-    let text = std::fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Manifest {
-        backbone: PathBuf,
-        canopy_head: Option<PathBuf>,
-        landcover_head: Option<PathBuf>,
-        #[serde(default)]
-        #[allow(dead_code)]
-        description: Option<String>,
-    }
-    let m: Manifest =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a demo-model manifest", file.display()))?;
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let abs = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
-    Ok(Some(DemoModel {
-        backbone: abs(m.backbone),
-        canopy_head: m.canopy_head.map(abs),
-        landcover_head: m.landcover_head.map(abs),
-    }))
+    Ok((w, h))
 }
 
 /// Load backbone + head and run the head's job over `input`, with a progress bar and a summary
@@ -230,9 +249,13 @@ pub fn run_head_job(
     let load_s = t0.elapsed().as_secs_f64();
     let opts = args.scene_options(mo.device, preview.clone())?;
     let product = geodino_infer::product_for(&model, dtype);
-    let bar = tile_bar(args.quiet, &output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    let report = geodino_infer::predict_scene(input, output, &model, product, &opts, &on_progress(&bar))
-        .with_context(|| format!("{} → {}", input.display(), output.display()))?;
+    let bar = tile_bar(
+        args.quiet,
+        &output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    );
+    let report =
+        geodino_infer::predict_scene(input, output, &model, product, &opts, &on_progress(&bar))
+            .with_context(|| format!("{} → {}", input.display(), output.display()))?;
     bar.finish_and_clear();
     print_summary(&report, load_s, &mo, &opts, preview.as_deref());
     if args.json {

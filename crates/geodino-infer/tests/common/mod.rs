@@ -83,7 +83,8 @@ pub fn golden_model() -> HeadModel {
         &CheckpointOptions::default(),
     )
     .unwrap();
-    let head = DenseHead::from_file(&dir.join("chmv2_dpt.head.pth"), &HeadOptions::default()).unwrap();
+    let head =
+        DenseHead::from_file(&dir.join("chmv2_dpt.head.pth"), &HeadOptions::default()).unwrap();
     HeadModel::new(Box::new(bb), head).unwrap()
 }
 
