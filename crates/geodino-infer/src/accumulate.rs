@@ -182,10 +182,11 @@ mod tests {
         let threes = vec![3.0f32; 16];
         let w = [1.0f32; 4];
         b.add(0, 0, &w, &w, &ones, None).unwrap();
-        b.add(0, 2, &w, &[1.0, 1.0, 3.0, 3.0], &threes, None).unwrap();
+        b.add(0, 2, &w, &[1.0, 3.0, 1.0, 1.0], &threes, None).unwrap();
         let s = b.emit(4).unwrap();
-        assert_eq!(s.row(0, 0), &[1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
-        // overlap columns 2..4: weights 1 and 1 (col 2), 1 and 3 (col 3)
+        // overlap columns 2..4: weights 1 and 1 (col 2), 1 and 3 (col 3); cols 4, 5: the
+        // second tile alone, whatever its weight
+        assert_eq!(s.row(0, 0), &[1.0, 1.0, 2.0, 2.5, 3.0, 3.0]);
         assert_eq!(s.row(0, 1)[3], (1.0 + 3.0 * 3.0) / 4.0);
         assert!(s.valid.iter().all(|&v| v == 1));
         assert!(b.emit(4).is_none());
@@ -209,7 +210,9 @@ mod tests {
         assert_eq!((s.row_off, s.rows), (3, 4));
         // row 3: the first tile's last row (6, 7) and the second tile's first row (0, 1)
         assert_eq!(s.row(0, 0), &[3.0, 4.0]);
-        assert_eq!(s.row(0, 1), &[4.0, 5.0]);
+        // row 4: the second tile's row 1 alone
+        assert_eq!(s.row(0, 1), &[2.0, 3.0]);
+        assert_eq!(s.row(1, 1), &[10.0, 11.0]);
         assert_eq!(b.top(), 7);
     }
 }

@@ -165,16 +165,17 @@ pub const DEMO_CANOPY_HEAD: &str = "canopy-head.safetensors";
 #[allow(dead_code)] // this file is compiled into both binaries; each uses one head
 pub const DEMO_LANDCOVER_HEAD: &str = "landcover-head.safetensors";
 
-/// Where the bundled demo model's `file` is looked for, in order: `$GEODINO_DEMO_MODEL` (a
-/// folder), `data-samples/demo-model/` under the current directory, and the same folder in the
-/// workspace this binary was built from.
+/// Where the bundled demo model's `file` is looked for, in order: `data-samples/demo-model/`
+/// under the current directory, then the same folder in the workspace this binary was built
+/// from. `$GEODINO_DEMO_MODEL` (a folder) replaces both.
 pub fn demo_candidates(file: &str) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("GEODINO_DEMO_MODEL") {
-        dirs.push(PathBuf::from(p));
-    }
-    dirs.push(PathBuf::from(DEMO_MODEL_DIR));
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(DEMO_MODEL_DIR));
+    let dirs: Vec<PathBuf> = match std::env::var_os("GEODINO_DEMO_MODEL") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => vec![
+            PathBuf::from(DEMO_MODEL_DIR),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(DEMO_MODEL_DIR),
+        ],
+    };
     dirs.into_iter().map(|d| d.join(file)).collect()
 }
 

@@ -15,10 +15,15 @@ use geodino_tiff::write::{TiffWriteOptions, write_geotiff};
 use ndarray::Array3;
 use tch::Device;
 
+/// libtorch's random generator is global: tests running in parallel threads take this lock
+/// around seeding and drawing initial weights, so that a seed gives the same model every time.
+static SEED_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A small ViT (width 32, 4 blocks, 2 heads, patch 16) with the reference random
 /// initialisation (LayerScale 1e-5: blocks barely change the tokens, so the model is nearly
 /// local, as trained dense models are), seeded.
 pub fn tiny_backbone(seed: i64) -> Dinov3Backbone {
+    let _g = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(seed);
     let cfg = ViTConfig { embed_dim: 32, depth: 4, num_heads: 2, ..ViTConfig::default() };
     Dinov3Backbone::new(&cfg, Device::Cpu).unwrap()
@@ -26,6 +31,7 @@ pub fn tiny_backbone(seed: i64) -> Dinov3Backbone {
 
 /// A CHMv2-style DPT canopy head on layers 0–3 of a width-`d` backbone (16 mixlog bins).
 pub fn tiny_canopy_head(seed: i64, d: i64) -> DenseHead {
+    let _g = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(seed);
     let spec = HeadSpec {
         version: geodino_heads::HEAD_FORMAT_VERSION,
@@ -59,6 +65,7 @@ pub fn tiny_canopy_head(seed: i64, d: i64) -> DenseHead {
 
 /// A linear land-cover head with three named, coloured classes (values 10, 20, 30).
 pub fn tiny_landcover_head(seed: i64, d: i64) -> DenseHead {
+    let _g = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(seed);
     let classes = vec![
         ClassInfo { value: Some(10), ..ClassInfo::new("water", [0, 100, 200]) },
