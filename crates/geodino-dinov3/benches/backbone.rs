@@ -3,6 +3,7 @@
 //! ```text
 //! scripts/setup --bench                       # once: .venv-bench with torch 2.13 + timm 1.0.20
 //! cargo bench -p geodino-dinov3 --bench backbone [-- --quick] [-- --threads N]
+//!     [-- --only vitl16:512 --rounds 6 --precision bf16]   # one case again, no RSS
 //! ```
 //!
 //! For ViT-S/16 and ViT-L/16 with random weights (the reference initialisation, LayerScale
@@ -138,6 +139,12 @@ fn main() -> anyhow::Result<()> {
         return rss_child(&args[i + 1], size, threads, flag("--bf16").is_some());
     }
     let quick = flag("--quick").is_some();
+    // `--only vitl16:512` re-measures one case (more rounds with `--rounds N`), without RSS.
+    let only: Option<String> = flag("--only").and_then(|i| args.get(i + 1).cloned());
+    let rounds_arg: Option<usize> = match flag("--rounds") {
+        Some(i) => Some(args.get(i + 1).context("--rounds N")?.parse()?),
+        None => None,
+    };
     tch::set_num_threads(threads);
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -157,6 +164,8 @@ fn main() -> anyhow::Result<()> {
         ("vitl16", "vit_large_patch16_dinov3_qkvb", [(256, 2), (512, 1)]),
     ];
     let (rounds, iters) = if quick { (1, 1) } else { (3, 2) };
+    let rounds = rounds_arg.unwrap_or(rounds);
+    let only_precision: Option<String> = flag("--precision").and_then(|i| args.get(i + 1).cloned());
     let mut report = format!(
         "# Backbone throughput: geodino (tch) vs timm {} (PyTorch), {threads} threads\n\n\
          | model | size | batch | precision | geodino img/s | timm img/s | ratio | max abs diff vs timm | max abs token |\n\
@@ -172,6 +181,9 @@ fn main() -> anyhow::Result<()> {
     let mut parity_failures = Vec::new();
     let mut speedups = Vec::new();
     for (preset, timm_name, sizes) in cases {
+        if only.as_deref().is_some_and(|o| !o.starts_with(&format!("{preset}:"))) {
+            continue;
+        }
         tch::manual_seed(0);
         let mut f32_bb = Dinov3Backbone::new(&ViTConfig::preset(preset)?, Device::Cpu)?;
         // The reference LayerScale init (1e-5) makes every block nearly the identity, which
@@ -199,6 +211,9 @@ fn main() -> anyhow::Result<()> {
             params as f64 / 1e6
         );
         for (size, batch) in sizes {
+            if only.as_deref().is_some_and(|o| o != format!("{preset}:{size}")) {
+                continue;
+            }
             let x = Tensor::randn([batch, 3, size, size], (Kind::Float, Device::Cpu));
             let input = tmp.path().join("x.safetensors");
             let mut isd = StateDict::new();
@@ -212,6 +227,9 @@ fn main() -> anyhow::Result<()> {
             let iters = if preset == "vitl16" { 1 } else { iters };
             let mut f32_ips = (f64::NAN, f64::NAN);
             for (precision, bb, bf16) in [("f32", &f32_bb, false), ("bf16", &bf16_bb, true)] {
+                if only_precision.as_deref().is_some_and(|p| p != precision) {
+                    continue;
+                }
                 // Parity with timm on the same weights and input.
                 let feat = tmp.path().join("timm.safetensors");
                 timm.call(serde_json::json!({"cmd": "features", "input": input, "output": feat, "bf16": bf16}))?;
@@ -249,13 +267,13 @@ fn main() -> anyhow::Result<()> {
                 println!("{line}");
                 report.push_str(&line);
                 report.push('\n');
-                if bf16 {
+                if bf16 && f32_ips.0.is_finite() {
                     speedups.push(format!(
                         "{preset} {size}px: geodino {:.2}x, timm {:.2}x",
                         ours_ips / f32_ips.0,
                         timm_ips / f32_ips.1
                     ));
-                } else {
+                } else if !bf16 {
                     f32_ips = (ours_ips, timm_ips);
                 }
             }
@@ -280,6 +298,13 @@ fn main() -> anyhow::Result<()> {
     print!("{line}");
     report.push_str(&line);
 
+    if only.is_some() {
+        println!("(--only: RSS skipped, report not written)");
+        if !parity_failures.is_empty() {
+            bail!("f32 differs from timm: {}", parity_failures.join("; "));
+        }
+        return Ok(());
+    }
     // Peak RSS of a ViT-L/16 forward at 1024 x 1024, each side in a fresh process.
     report.push_str(
         "\n| ViT-L/16 forward, 1 x 3 x 1024 x 1024 | process peak RSS (MB) | peak RSS from just \
