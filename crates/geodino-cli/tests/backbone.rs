@@ -37,7 +37,7 @@ fn assert_all_close(what: &str, actual: &Path, expected: &Golden, atol: f32) {
 fn backbone_run_reproduces_every_golden_output() {
     let dir = geodino_testutil::tempdir();
     let extra = workspace_root().join("crates/geodino-dinov3/tests/data");
-    let cases: [(PathBuf, PathBuf, PathBuf, &str); 3] = [
+    let cases: [(PathBuf, PathBuf, PathBuf, &str); 4] = [
         (
             golden_dir().join("vit_mlp.pth"),
             golden_dir().join("vit_mlp.inputs.safetensors"),
@@ -48,6 +48,12 @@ fn backbone_run_reproduces_every_golden_output() {
             golden_dir().join("vit_swiglu_sat.pth"),
             golden_dir().join("vit_swiglu_sat.inputs.safetensors"),
             golden_dir().join("vit_swiglu_sat.expected.safetensors"),
+            "0,1",
+        ),
+        (
+            golden_dir().join("vit_swiglu_sat.pth"),
+            extra.join("swiglu_odd.inputs.safetensors"),
+            extra.join("swiglu_odd.expected.safetensors"),
             "0,1",
         ),
         (

@@ -3,17 +3,21 @@ an implementation independent of both dinov3 and geodino, driven over stdin/stdo
 Rust benchmark can interleave its own timings with these in one run.
 
 Protocol: one JSON object per line in, one per line out.
-  {"cmd": "load", "model": timm name, "weights": official-layout safetensors, "threads": n}
+  {"cmd": "load", "model": timm name, "weights": official-layout safetensors, "threads": n,
+   "kwargs": optional constructor overrides, e.g. {"depth": 2}}
       -> {"ok": true, "params": n}   (weights converted by timm's own checkpoint_filter_fn)
   {"cmd": "time", "input": safetensors with "x", "iters": n, "bf16": bool}
       -> {"ok": true, "seconds": [per-iteration wall seconds]}
   {"cmd": "features", "input": ..., "output": path, "bf16": bool}
       -> writes "tokens" = forward_features(x) (all tokens, final norm) as f32 safetensors
   {"cmd": "rss", "model": ..., "weights": ..., "size": s, "threads": n}
-      -> {"ok": true, "peak_rss_mb": ..} after one forward at s x s (run in a fresh process)
+      -> {"ok": true, "peak_rss_mb": process peak, "forward_peak_rss_mb": peak from just before the
+          forward (VmHWM reset through /proc/self/clear_refs)} after one forward at s x s
+          (run in a fresh process)
 Runs under torch.inference_mode() (the fastest PyTorch inference setting); bf16 uses
 torch.autocast("cpu", dtype=torch.bfloat16), the reference's own bf16 path.
 """
+import gc
 import json
 import resource
 import sys
@@ -27,10 +31,20 @@ from timm.models.eva import checkpoint_filter_fn
 model = None
 
 
-def load(name, weights, threads):
+def vm_hwm_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load(name, weights, threads, kwargs=None):
     global model
     torch.set_num_threads(threads)
-    m = timm.create_model(name, pretrained=False, num_classes=0, global_pool="token", dynamic_img_size=True)
+    m = timm.create_model(
+        name, pretrained=False, num_classes=0, global_pool="token", dynamic_img_size=True, **(kwargs or {})
+    )
     sd = checkpoint_filter_fn(load_file(weights), m)
     missing, unexpected = m.load_state_dict(sd, strict=False)
     # timm recomputes the RoPE tables itself; everything else must be loaded.
@@ -55,7 +69,7 @@ def main():
         try:
             cmd = req["cmd"]
             if cmd == "load":
-                out = {"params": load(req["model"], req["weights"], req["threads"])}
+                out = {"params": load(req["model"], req["weights"], req["threads"], req.get("kwargs"))}
             elif cmd == "time":
                 x = load_file(req["input"])["x"]
                 secs = []
@@ -69,10 +83,18 @@ def main():
                 save_file({"tokens": forward(x, req.get("bf16", False)).float().contiguous()}, req["output"])
                 out = {}
             elif cmd == "rss":
-                load(req["model"], req["weights"], req["threads"])
+                load(req["model"], req["weights"], req["threads"], req.get("kwargs"))
+                gc.collect()
                 x = torch.randn(1, 3, req["size"], req["size"])
+                # Reset the high-water mark so the second figure covers the forward only
+                # (loading a state dict holds two copies of the weights for a moment).
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")
                 forward(x, req.get("bf16", False))
-                out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                out = {
+                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                    "forward_peak_rss_mb": vm_hwm_mb(),
+                }
             else:
                 raise ValueError(f"unknown command {cmd}")
             out["ok"] = True

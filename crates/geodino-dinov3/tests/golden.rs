@@ -104,6 +104,15 @@ fn chmv2_backbone_matches_the_reference_in_f32() {
     run_case("chmv2_dpt.backbone", &inputs, &expected, "", &[0, 1, 2, 3], Precision::F32, ATOL);
 }
 
+/// The SwiGLU case on a batch-2 50×70 input (floored to 3×4; the shared goldens have no
+/// non-multiple-of-16 input for it), both intermediate layers, masked forward.
+#[test]
+fn vit_swiglu_sat_matches_the_reference_on_non_multiple_of_16_inputs() {
+    let inputs = data("swiglu_odd.inputs.safetensors");
+    let expected = data("swiglu_odd.expected.safetensors");
+    run_case("vit_swiglu_sat", &inputs, &expected, "", &[0, 1], Precision::F32, ATOL);
+}
+
 /// bf16 follows `torch.autocast(bfloat16)`: against the reference run under autocast it agrees
 /// to 1e-3 (bf16 rounding of identical operations), and against the f32 reference it stays
 /// within 0.1 on outputs up to |11| (measured 4.8e-2 and 5.5e-2, the same as autocast's own

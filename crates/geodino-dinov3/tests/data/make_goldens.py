@@ -1,8 +1,9 @@
 """Extra reference outputs of the official DINOv3 code for geodino-dinov3's tests.
 
-The shared goldens (tests/golden/dinov3) hold no backbone outputs for the chmv2_dpt case and no
-training-mode forward; this script produces them with facebookresearch/dinov3 at commit 6876159
-(the commit the shared goldens were made with), on the shared goldens' weights, in float32 on CPU.
+The shared goldens (tests/golden/dinov3) hold no backbone outputs for the chmv2_dpt case, no
+non-multiple-of-16 input for the SwiGLU case and no training-mode forward; this script produces
+them with facebookresearch/dinov3 at commit 6876159 (the commit the shared goldens were made
+with), on the shared goldens' weights, in float32 on CPU.
 
     git clone https://github.com/facebookresearch/dinov3 /tmp/dinov3 && git -C /tmp/dinov3 checkout 6876159
     DINOV3_REPO=/tmp/dinov3 .venv-bench/bin/python crates/geodino-dinov3/tests/data/make_goldens.py
@@ -12,6 +13,9 @@ Writes beside this script:
   2 heads) on the case's 60x90 input as given (`x_odd`, floored to a 3x5 grid) and centre-padded
   to 64x96 (`x`, batch 2: the input and its horizontal flip), with a masked forward, all four
   intermediate layers and the RoPE tables; keys as in tests/golden/dinov3/README.md.
+* swiglu_odd.{inputs,expected}.safetensors: the vit_swiglu_sat model on a batch-2 50x70 input
+  (`x_odd`, floored to a 3x4 grid, the shared goldens have no such input for the SwiGLU case)
+  with a masked forward, both intermediate layers and the RoPE tables.
 * train_list.{inputs,expected}.safetensors: `forward_features_list` in **training mode** on the
   vit_swiglu_sat weights with drop_path_rate 0.25 and RoPE rescale 2, on a list
   [global (4,3,64,64) with an iBOT mask, local (4,3,32,32)], after `torch.manual_seed(1234)`.
@@ -82,6 +86,19 @@ outputs(m, x, "x", [0, 1, 2, 3], out, mask)
 outputs(m, raw, "x_odd", [0, 1, 2, 3], out)
 save_file(inputs, os.path.join(here, "chmv2_backbone.inputs.safetensors"))
 save_file(out, os.path.join(here, "chmv2_backbone.expected.safetensors"))
+
+# --- vit_swiglu_sat on inputs that are not multiples of 16 ------------------------------------
+# (the shared goldens have none for the SwiGLU case): batch 2, 50x70 (floored to 3x4), masked.
+m = model("vit_swiglu_sat.pth", embed_dim=96, depth=2, num_heads=3, ffn_ratio=6.0,
+          ffn_layer="swiglu", untie_global_and_local_cls_norm=True).eval()
+g = torch.Generator().manual_seed(13)
+x = torch.randn(2, 3, 50, 70, generator=g)
+mask = (torch.rand(2, 3 * 4, generator=g) < 0.4).to(torch.uint8)
+inputs = {"x_odd": x, "x_odd.mask": mask}
+out = {}
+outputs(m, x, "x_odd", [0, 1], out, mask)
+save_file(inputs, os.path.join(here, "swiglu_odd.inputs.safetensors"))
+save_file(out, os.path.join(here, "swiglu_odd.expected.safetensors"))
 
 # --- training-mode list forward ------------------------------------------------------------------
 m = model("vit_swiglu_sat.pth", embed_dim=96, depth=2, num_heads=3, ffn_ratio=6.0,
