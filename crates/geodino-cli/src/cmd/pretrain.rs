@@ -46,12 +46,12 @@ impl Observer for Progress {
         self.bar.set_length(end as u64);
         self.bar.set_position(start as u64);
         self.bar.reset_eta();
-        self.say(&format!("training iterations {start}..{end} of {total}"));
+        self.message(&format!("training iterations {start}..{end} of {total}"));
     }
 
     fn step(&mut self, r: &StepRecord) {
         self.bar.set_position(r.iteration as u64 + 1);
-        if (r.iteration + 1).is_multiple_of(self.log_period) {
+        if (r.iteration + 1).is_multiple_of(self.log_period.max(1)) {
             let gram = r.gram.map(|g| format!(" gram {g:.4}")).unwrap_or_default();
             let ips = if r.seconds > 0.0 { 1.0 / r.seconds } else { 0.0 };
             self.bar.set_message(format!(
@@ -65,19 +65,9 @@ impl Observer for Progress {
     }
 
     fn message(&mut self, msg: &str) {
-        self.say(msg);
-    }
-}
-
-impl Progress {
-    /// A line above the bar, or on stderr when the bar is hidden (not a terminal: indicatif
-    /// drops `println` on a hidden bar).
-    fn say(&self, msg: &str) {
-        if self.quiet {
-            eprintln!("{msg}");
-        } else {
-            self.bar.println(msg);
-        }
+        // `println` on a hidden bar (stderr not a terminal: logs, CI) prints nothing; `suspend`
+        // prints above a visible bar and plainly otherwise.
+        self.bar.suspend(|| eprintln!("{msg}"));
     }
 }
 
