@@ -27,11 +27,19 @@ enum Command {
     /// Convert a DINOv3 checkpoint (.pth, training, HF) to geodino safetensors [bf16/f16].
     #[cfg(feature = "torch")]
     ConvertWeights(cmd::convert_weights::Args),
+    /// Dense DINOv3 patch features over a whole raster (1/16 resolution, georeferenced).
+    #[cfg(feature = "torch")]
+    Embed(cmd::embed::Args),
+    /// The first three principal components of a feature raster as an RGB picture.
+    #[cfg(feature = "torch")]
+    Pca(cmd::pca::Args),
     // ---- heads and whole-scene inference (issue 5) ----
     /// Run a backbone and a dense head on the images of a safetensors file (verification).
     #[cfg(feature = "torch")]
     HeadRun(cmd::head_run::Args),
-
+    /// Land-cover classes over a whole scene (uint8 COG with colour table and class names).
+    #[cfg(feature = "torch")]
+    Landcover(cmd::landcover::Args),
     // ---- pretraining (issue 6) ----
     /// DINOv3 self-supervised pretraining (with Gram anchoring) on a raster archive.
     #[cfg(feature = "torch")]
@@ -60,10 +68,15 @@ fn main() -> anyhow::Result<()> {
         Command::BackboneRun(a) => cmd::backbone_run::run(a),
         #[cfg(feature = "torch")]
         Command::ConvertWeights(a) => cmd::convert_weights::run(a),
+        #[cfg(feature = "torch")]
+        Command::Embed(a) => cmd::embed::run(a),
+        #[cfg(feature = "torch")]
+        Command::Pca(a) => cmd::pca::run(a),
         // ---- heads and whole-scene inference (issue 5) ----
         #[cfg(feature = "torch")]
         Command::HeadRun(a) => cmd::head_run::run(a),
-
+        #[cfg(feature = "torch")]
+        Command::Landcover(a) => cmd::landcover::run(a),
         // ---- pretraining (issue 6) ----
         #[cfg(feature = "torch")]
         Command::Pretrain(a) => cmd::pretrain::run(a),

@@ -8,5 +8,5 @@ pub mod augment;
 pub mod masking;
 pub mod metrics;
 pub mod multicrop;
-pub mod synth;
 pub mod normalize;
+pub mod synth;

@@ -239,3 +239,95 @@ fn tiff_and_cog_output_is_read_back_by_gdal() {
         }
     }
 }
+
+/// A local HTTP server with byte-range support (as object stores have), killed on drop.
+struct RangeServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RangeServer {
+    /// Serve `dir` on an ephemeral port of 127.0.0.1; `None` without a Python interpreter.
+    fn start(dir: &std::path::Path) -> Option<Self> {
+        const SERVER: &str = r#"
+import http.server, os, re, sys
+root = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def _file(self):
+        p = os.path.join(root, os.path.basename(self.path.split('?')[0]))
+        return p if os.path.isfile(p) else None
+    def do_HEAD(self):
+        p = self._file()
+        if p is None:
+            self.send_response(404); self.end_headers(); return
+        self.send_response(200)
+        self.send_header('Content-Length', str(os.path.getsize(p)))
+        self.send_header('Accept-Ranges', 'bytes')
+        self.end_headers()
+    def do_GET(self):
+        p = self._file()
+        if p is None:
+            self.send_response(404); self.send_header('Content-Length', '0'); self.end_headers(); return
+        size = os.path.getsize(p)
+        m = re.match(r'bytes=(\d+)-(\d*)', self.headers.get('Range', ''))
+        a, b = (int(m.group(1)), min(int(m.group(2) or size - 1), size - 1)) if m else (0, size - 1)
+        with open(p, 'rb') as f:
+            f.seek(a); data = f.read(b - a + 1)
+        self.send_response(206 if m else 200)
+        if m: self.send_header('Content-Range', f'bytes {a}-{b}/{size}')
+        self.send_header('Content-Length', str(len(data)))
+        self.send_header('Accept-Ranges', 'bytes')
+        self.end_headers()
+        self.wfile.write(data)
+s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", SERVER])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .ok()?;
+        let port = line.trim().parse().ok()?;
+        Some(Self { child, port })
+    }
+}
+
+impl Drop for RangeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn reads_a_remote_cog_through_vsicurl() {
+    let Some(p) = shared_data("geotiff/cog.tif") else { return };
+    let Some(server) = RangeServer::start(p.parent().unwrap()) else {
+        assert!(!oracle::required(), "python3 is needed for the local HTTP server");
+        eprintln!("SKIPPED: no python3 to serve files over HTTP");
+        return;
+    };
+    let url = format!("/vsicurl/http://127.0.0.1:{}/cog.tif", server.port);
+    let remote = open(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let local = open(&p).unwrap();
+    let (a, b) = (remote.meta(), local.meta());
+    assert_eq!(
+        (a.width, a.height, a.band_count(), a.dtype),
+        (b.width, b.height, b.band_count(), b.dtype)
+    );
+    assert_eq!(a.geotransform, b.geotransform);
+    assert_eq!(a.crs.as_ref().and_then(|c| c.epsg), b.crs.as_ref().and_then(|c| c.epsg));
+    // A window in the middle (a few tiles fetched by range requests) and the whole raster.
+    for w in [Window::new(1000, 1100, 300, 200), Window::full(b.width, b.height)] {
+        assert_eq!(checksum(remote.as_ref(), w), checksum(local.as_ref(), w), "window {w}");
+    }
+}

@@ -9,10 +9,18 @@ pub mod info;
 pub mod backbone_run;
 #[cfg(feature = "torch")]
 pub mod convert_weights;
+#[cfg(feature = "torch")]
+pub mod embed;
+#[cfg(feature = "torch")]
+pub mod pca;
 
 // ---- heads and whole-scene inference (issue 5) ----
 #[cfg(feature = "torch")]
 pub mod head_run;
+#[cfg(feature = "torch")]
+pub mod landcover;
+#[cfg(feature = "torch")]
+pub mod scene_args;
 
 // ---- pretraining (issue 6) ----
 #[cfg(feature = "torch")]

@@ -46,12 +46,12 @@ impl Observer for Progress {
         self.bar.set_length(end as u64);
         self.bar.set_position(start as u64);
         self.bar.reset_eta();
-        self.bar.println(format!("training iterations {start}..{end} of {total}"));
+        self.message(&format!("training iterations {start}..{end} of {total}"));
     }
 
     fn step(&mut self, r: &StepRecord) {
         self.bar.set_position(r.iteration as u64 + 1);
-        if (r.iteration + 1) % self.log_period == 0 {
+        if (r.iteration + 1).is_multiple_of(self.log_period.max(1)) {
             let gram = r.gram.map(|g| format!(" gram {g:.4}")).unwrap_or_default();
             let ips = if r.seconds > 0.0 { 1.0 / r.seconds } else { 0.0 };
             self.bar.set_message(format!(
@@ -59,13 +59,15 @@ impl Observer for Progress {
                 r.total_loss, r.dino_global, r.dino_local, r.ibot, r.koleo, r.lr
             ));
         }
-        if self.quiet && (r.iteration + 1) % (self.log_period * 10).max(1) == 0 {
+        if self.quiet && (r.iteration + 1).is_multiple_of((self.log_period * 10).max(1)) {
             eprintln!("iteration {} loss {:.5} lr {:.3e}", r.iteration + 1, r.total_loss, r.lr);
         }
     }
 
     fn message(&mut self, msg: &str) {
-        self.bar.println(msg);
+        // `println` on a hidden bar (stderr not a terminal: logs, CI) prints nothing; `suspend`
+        // prints above a visible bar and plainly otherwise.
+        self.bar.suspend(|| eprintln!("{msg}"));
     }
 }
 
