@@ -52,6 +52,9 @@ enum Command {
     SynthScene(cmd::synth_scene::Args),
     /// Compare a prediction raster with labels: canopy-height or land-cover metrics.
     Eval(cmd::eval::Args),
+    /// Train a canopy-height or land-cover head on a frozen backbone (cached features).
+    #[cfg(feature = "torch")]
+    TrainHead(cmd::train_head::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,5 +85,7 @@ fn main() -> anyhow::Result<()> {
         // ---- head training, evaluation, synthetic scenes (issue 7) ----
         Command::SynthScene(a) => cmd::synth_scene::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        #[cfg(feature = "torch")]
+        Command::TrainHead(a) => cmd::train_head::run(a),
     }
 }

@@ -41,6 +41,9 @@ pub enum Error {
     /// Layers and weight loading.
     #[error(transparent)]
     Nn(#[from] geodino_nn::Error),
+    /// Dense heads.
+    #[error(transparent)]
+    Heads(#[from] geodino_heads::Error),
     /// Objectives.
     #[error(transparent)]
     Ssl(#[from] geodino_ssl::SslError),

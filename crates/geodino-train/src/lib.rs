@@ -13,6 +13,9 @@
 //! * [`checkpoint`]: atomic checkpoints, exact resume, backbone export;
 //! * [`trainer`]: the loop; [`probe`]: the dense linear probe, locality and PCA pictures;
 //!   [`report`]: pictures.
+//!
+//! Head training (`geodino train-head`, [`heads`]): canopy-height and land-cover heads on a
+//! frozen backbone with cached features, reusing AdamW, schedules, seeds and checkpoint files.
 
 mod error;
 
@@ -22,6 +25,7 @@ pub mod archive;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod heads;
 pub mod model;
 pub mod optim;
 pub mod param_groups;

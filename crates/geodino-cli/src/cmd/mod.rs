@@ -31,3 +31,5 @@ pub mod pretrain;
 // ---- head training, evaluation, synthetic scenes (issue 7) ----
 pub mod eval;
 pub mod synth_scene;
+#[cfg(feature = "torch")]
+pub mod train_head;

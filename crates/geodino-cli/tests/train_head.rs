@@ -1,0 +1,233 @@
+//! `geodino train-head` end to end on a synthetic scene with a tiny random backbone: a run
+//! SIGKILLed after its first checkpoint and resumed with `--resume` reproduces the losses of an
+//! uninterrupted run bit for bit and writes an identical head file; the head file describes
+//! itself; held-out evaluation reports the baseline; labels on another grid are refused with
+//! both files named; unknown configuration keys are refused.
+#![cfg(feature = "torch")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use geodino_dinov3::{Dinov3Backbone, ViTConfig};
+
+fn geodino() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_geodino"))
+}
+
+fn synth(dir: &Path, name: &str, size: usize, seed: u64) -> PathBuf {
+    let img = dir.join(format!("{name}.tif"));
+    let o = geodino()
+        .args(["synth-scene"])
+        .arg(&img)
+        .args(["--size", &size.to_string(), "--seed", &seed.to_string(), "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    img
+}
+
+fn tiny_backbone(path: &Path) {
+    let cfg =
+        ViTConfig { embed_dim: 24, depth: 2, num_heads: 2, patch_size: 8, ..ViTConfig::default() };
+    tch::manual_seed(3);
+    let bb = Dinov3Backbone::new(&cfg, tch::Device::Cpu).unwrap();
+    let sd = geodino_dinov3::checkpoint::with_metadata(bb.state_dict().unwrap(), &cfg, None);
+    geodino_weights::write_safetensors(path, &sd).unwrap();
+}
+
+const CONFIG: &str = r#"
+[head]
+layers = [0, 1, 0, 1]
+channels = 16
+post_process_channels = [8, 8, 16, 16]
+n_hidden_channels = 8
+bins = 16
+[data]
+chip_size = 32
+chips = 12
+[optim]
+iterations = 12
+batch_size = 4
+warmup_iterations = 2
+[train]
+num_threads = 1
+feature_batch = 4
+[checkpoint]
+period = 4
+[eval]
+tile = 64
+plot_period = 4
+"#;
+
+/// `train-head` on `scene`: `canopy-height` (DPT, tiny) or `landcover` (linear head).
+/// `MKL_CBWR=COMPATIBLE` makes MKL's matrix products independent of the process (memory
+/// alignment); without it, results of separate processes differ in the last bits.
+fn train(
+    dir: &Path,
+    scene: &Path,
+    out: &Path,
+    resume: bool,
+    eval: Option<&Path>,
+    task: &str,
+) -> Command {
+    let ext = if task == "landcover" { "landcover.tif" } else { "chm.tif" };
+    let label = scene.with_extension(ext);
+    let mut c = geodino();
+    c.env("MKL_CBWR", "COMPATIBLE");
+    c.args(["train-head", "--task", task, "--images"])
+        .arg(scene)
+        .arg("--labels")
+        .arg(label)
+        .arg("--backbone")
+        .arg(dir.join("bb.safetensors"))
+        .arg("--config")
+        .arg(dir.join("head.toml"))
+        .arg("--out")
+        .arg(out);
+    if let Some(e) = eval {
+        c.arg("--eval-images").arg(e).arg("--eval-labels").arg(e.with_extension(ext));
+    }
+    if resume {
+        c.arg("--resume");
+    }
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn losses(run: &Path) -> Vec<(u64, u64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["iteration"].as_u64().unwrap(), v["loss"].as_f64().unwrap().to_bits())
+        })
+        .collect()
+}
+
+#[test]
+fn sigkilled_head_training_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_backbone(&d.join("bb.safetensors"));
+    std::fs::write(d.join("head.toml"), CONFIG).unwrap();
+    let scene = synth(d, "train", 192, 5);
+    let held = synth(d, "held", 96, 6);
+
+    let full = d.join("full");
+    let o = train(d, &scene, &full, false, Some(&held), "canopy-height").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let want = losses(&full);
+    assert_eq!(want.len(), 12);
+    assert!(full.join("loss.png").is_file());
+    assert!(err.contains("training-mean baseline"), "{err}");
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("eval.json")).unwrap()).unwrap();
+    let mae = eval["scenes"][0]["canopy"]["mae"].as_f64().unwrap();
+    let base = eval["scenes"][0]["canopy_baseline"]["mae"].as_f64().unwrap();
+    assert!(mae.is_finite() && base.is_finite() && base > 0.0, "{eval}");
+
+    // The head file describes itself: task, bins → metres, backbone layers, normalisation.
+    let head = geodino_heads::DenseHead::from_file(
+        &full.join("head.safetensors"),
+        &geodino_heads::HeadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(head.spec().task, geodino_heads::Task::CanopyHeight);
+    assert_eq!(head.spec().backbone.layers, vec![0, 1, 0, 1]);
+    assert_eq!(head.spec().backbone.patch_size, Some(8));
+    assert_eq!(head.spec().decoder.n_output_channels(), 16);
+
+    // Exact resume, on the linear land-cover head: DPT training (oneDNN convolutions) is not
+    // bit-reproducible across CPU processes even uninterrupted, so it cannot show it.
+    std::fs::write(
+        d.join("head.toml"),
+        CONFIG.replace("[head]\n", "[head]\ndecoder = \"linear\"\n"),
+    )
+    .unwrap();
+    let full = d.join("full-lc");
+    let o = train(d, &scene, &full, false, Some(&held), "landcover").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("majority-class baseline"), "{err}");
+    let want = losses(&full);
+    assert_eq!(want.len(), 12);
+
+    let killed = d.join("killed");
+    let mut child = train(d, &scene, &killed, false, None, "landcover").spawn().unwrap();
+    let first = killed.join("checkpoints/ckpt-0000004.safetensors");
+    let t0 = Instant::now();
+    while !first.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
+        assert!(t0.elapsed() < Duration::from_secs(300), "no checkpoint after 5 minutes");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = losses(&killed).len();
+    assert!(before < 12, "{before} iterations logged before the kill");
+
+    let o = train(d, &scene, &killed, true, None, "landcover").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resumed from"), "{err}");
+    assert_eq!(losses(&killed), want, "resumed losses differ from the uninterrupted run");
+    let a = std::fs::read(full.join("head.safetensors")).unwrap();
+    let b = std::fs::read(killed.join("head.safetensors")).unwrap();
+    assert!(a == b, "the resumed run's head file differs from the uninterrupted run's");
+    eprintln!(
+        "killed after {before} logged iterations; 12 losses and the head file equal bit for bit"
+    );
+
+    // Without --resume an existing run is refused.
+    let o = train(d, &scene, &killed, false, None, "landcover").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--resume"), "{err}");
+}
+
+#[test]
+fn labels_on_another_grid_and_unknown_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_backbone(&d.join("bb.safetensors"));
+    std::fs::write(d.join("head.toml"), CONFIG).unwrap();
+    let a = synth(d, "a", 96, 1);
+    let b = synth(d, "b", 128, 2);
+    let o = geodino()
+        .args(["train-head", "--task", "landcover", "--images"])
+        .arg(&a)
+        .arg("--labels")
+        .arg(b.with_extension("landcover.tif"))
+        .arg("--backbone")
+        .arg(d.join("bb.safetensors"))
+        .arg("--out")
+        .arg(d.join("r"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("a.tif") && err.contains("b.landcover.tif") && err.contains("same grid"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    std::fs::write(d.join("bad.toml"), "[optim]\nlrr = 1\n").unwrap();
+    let o = geodino()
+        .args(["train-head", "--images"])
+        .arg(&a)
+        .arg("--labels")
+        .arg(a.with_extension("chm.tif"))
+        .arg("--backbone")
+        .arg(d.join("bb.safetensors"))
+        .arg("--config")
+        .arg(d.join("bad.toml"))
+        .arg("--out")
+        .arg(d.join("r2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("lrr") && err.contains("bad.toml"), "{err}");
+}
