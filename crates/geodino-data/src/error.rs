@@ -16,6 +16,17 @@ pub enum Error {
         /// The configured number of classes.
         num_classes: usize,
     },
+    /// An unknown normalisation preset name.
+    #[error("unknown normalisation preset {0:?}; known: sat493m, chmv2, lvd1689m (imagenet)")]
+    UnknownPreset(String),
+    /// Data to normalise does not hold the configured number of bands.
+    #[error("data of {len} values is not {bands} bands of equal size")]
+    NormalizationShape {
+        /// Values given.
+        len: usize,
+        /// Bands configured.
+        bands: usize,
+    },
     /// Reading or writing a raster failed.
     #[error(transparent)]
     Raster(#[from] geodino_core::Error),

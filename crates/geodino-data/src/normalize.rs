@@ -17,24 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Errors of this module.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum NormalizeError {
-    /// An unknown preset name.
-    #[error("unknown normalisation preset {0:?}; known: sat493m, chmv2, lvd1689m (imagenet)")]
-    UnknownPreset(String),
-    /// Mean and std lists of different lengths, empty, or a non-positive std or scale.
-    #[error("invalid normalisation: {0}")]
-    Invalid(String),
-    /// The data does not hold the configured number of bands.
-    #[error("data of {len} values is not {bands} bands of equal size")]
-    Shape {
-        /// Values given.
-        len: usize,
-        /// Bands configured.
-        bands: usize,
-    },
-}
+use crate::error::Error;
 
 /// Per-band normalisation: `(x / scale − mean) / std`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,7 +44,7 @@ impl Normalization {
     ///
     /// # Errors
     /// Lengths differ or are zero; a std or the scale is not positive and finite.
-    pub fn new(mean: Vec<f32>, std: Vec<f32>, scale: f32) -> Result<Normalization, NormalizeError> {
+    pub fn new(mean: Vec<f32>, std: Vec<f32>, scale: f32) -> Result<Normalization, Error> {
         let n = Normalization { mean, std, scale };
         n.validate()?;
         Ok(n)
@@ -72,12 +55,12 @@ impl Normalization {
     ///
     /// # Errors
     /// An unknown name.
-    pub fn preset(name: &str) -> Result<Normalization, NormalizeError> {
+    pub fn preset(name: &str) -> Result<Normalization, Error> {
         let (mean, std) = match name.trim().to_ascii_lowercase().as_str() {
             "sat" | "sat493m" => ([0.430, 0.411, 0.296], [0.213, 0.156, 0.143]),
             "chmv2" => ([0.420, 0.411, 0.296], [0.213, 0.156, 0.143]),
             "lvd" | "lvd1689m" | "imagenet" => ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-            _ => return Err(NormalizeError::UnknownPreset(name.to_string())),
+            _ => return Err(Error::UnknownPreset(name.to_string())),
         };
         Ok(Normalization { mean: mean.to_vec(), std: std.to_vec(), scale: 255.0 })
     }
@@ -86,11 +69,7 @@ impl Normalization {
     ///
     /// # Errors
     /// As [`Normalization::new`].
-    pub fn with_extra_bands(
-        mut self,
-        mean: &[f32],
-        std: &[f32],
-    ) -> Result<Normalization, NormalizeError> {
+    pub fn with_extra_bands(mut self, mean: &[f32], std: &[f32]) -> Result<Normalization, Error> {
         self.mean.extend_from_slice(mean);
         self.std.extend_from_slice(std);
         self.validate()?;
@@ -102,7 +81,7 @@ impl Normalization {
     ///
     /// # Errors
     /// A scale that is not positive and finite.
-    pub fn with_scale(mut self, scale: f32) -> Result<Normalization, NormalizeError> {
+    pub fn with_scale(mut self, scale: f32) -> Result<Normalization, Error> {
         self.scale = scale;
         self.validate()?;
         Ok(self)
@@ -117,19 +96,22 @@ impl Normalization {
     ///
     /// # Errors
     /// See [`Normalization::new`].
-    pub fn validate(&self) -> Result<(), NormalizeError> {
+    pub fn validate(&self) -> Result<(), Error> {
         if self.mean.is_empty() || self.mean.len() != self.std.len() {
-            return Err(NormalizeError::Invalid(format!(
-                "{} means and {} stds",
+            return Err(Error::Invalid(format!(
+                "invalid normalisation: {} means and {} stds",
                 self.mean.len(),
                 self.std.len()
             )));
         }
         if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(NormalizeError::Invalid(format!("std {s} is not positive")));
+            return Err(Error::Invalid(format!("invalid normalisation: std {s} is not positive")));
         }
         if !(self.scale.is_finite() && self.scale > 0.0) {
-            return Err(NormalizeError::Invalid(format!("scale {} is not positive", self.scale)));
+            return Err(Error::Invalid(format!(
+                "invalid normalisation: scale {} is not positive",
+                self.scale
+            )));
         }
         Ok(())
     }
@@ -138,10 +120,10 @@ impl Normalization {
     ///
     /// # Errors
     /// When `data.len()` is not a multiple of the band count.
-    pub fn apply(&self, data: &mut [f32]) -> Result<(), NormalizeError> {
+    pub fn apply(&self, data: &mut [f32]) -> Result<(), Error> {
         let bands = self.bands();
         if data.is_empty() || !data.len().is_multiple_of(bands) {
-            return Err(NormalizeError::Shape { len: data.len(), bands });
+            return Err(Error::NormalizationShape { len: data.len(), bands });
         }
         let plane = data.len() / bands;
         for (b, chunk) in data.chunks_exact_mut(plane).enumerate() {
@@ -159,10 +141,10 @@ impl Normalization {
     ///
     /// # Errors
     /// As [`Normalization::apply`].
-    pub fn invert(&self, data: &mut [f32]) -> Result<(), NormalizeError> {
+    pub fn invert(&self, data: &mut [f32]) -> Result<(), Error> {
         let bands = self.bands();
         if data.is_empty() || !data.len().is_multiple_of(bands) {
-            return Err(NormalizeError::Shape { len: data.len(), bands });
+            return Err(Error::NormalizationShape { len: data.len(), bands });
         }
         let plane = data.len() / bands;
         for (b, chunk) in data.chunks_exact_mut(plane).enumerate() {
@@ -191,7 +173,7 @@ mod tests {
         let l = Normalization::preset("imagenet").unwrap();
         assert_eq!(l, Normalization::preset("lvd1689m").unwrap());
         assert_eq!(l.mean, vec![0.485, 0.456, 0.406]);
-        assert!(matches!(Normalization::preset("s2"), Err(NormalizeError::UnknownPreset(_))));
+        assert!(matches!(Normalization::preset("s2"), Err(Error::UnknownPreset(_))));
     }
 
     #[test]
@@ -209,7 +191,10 @@ mod tests {
         for (x, o) in d.iter().zip(&orig) {
             assert!((x - o).abs() < 1e-3);
         }
-        assert_eq!(n.apply(&mut [0.0; 7]), Err(NormalizeError::Shape { len: 7, bands: 4 }));
+        assert!(matches!(
+            n.apply(&mut [0.0; 7]),
+            Err(Error::NormalizationShape { len: 7, bands: 4 })
+        ));
         assert!(Normalization::new(vec![0.5], vec![0.0], 1.0).is_err());
         assert!(Normalization::new(vec![0.5, 0.5], vec![1.0], 1.0).is_err());
         let j: Normalization = serde_json::from_str(r#"{"mean": [0.5], "std": [0.25]}"#).unwrap();
