@@ -18,6 +18,13 @@ fn group(lr_mult: f64, wd_mult: f64, last: bool, module: SubModule) -> ParamGrou
     }
 }
 
+/// libtorch's generator is global and tests run in parallel: every test that seeds it holds
+/// this lock, so another test's draws cannot land between `manual_seed` and `randn`.
+fn seed_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn data() -> (Tensor, Tensor) {
     tch::manual_seed(7);
     let x = Tensor::randn([64, 5], (Kind::Float, Device::Cpu));
@@ -32,6 +39,7 @@ fn loss(x: &Tensor, y: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
 
 #[test]
 fn matches_libtorch_adamw_on_a_toy_regression() {
+    let _seeded = seed_lock();
     let (x, y) = data();
     let (lr, wd) = (0.01, 0.05);
     // libtorch's AdamW.
@@ -76,6 +84,7 @@ fn matches_libtorch_adamw_on_a_toy_regression() {
 
 #[test]
 fn group_multipliers_and_the_frozen_last_layer() {
+    let _seeded = seed_lock();
     let (x, y) = data();
     let make = || {
         tch::manual_seed(3);
@@ -115,6 +124,7 @@ fn group_multipliers_and_the_frozen_last_layer() {
 
 #[test]
 fn saved_state_continues_bit_for_bit() {
+    let _seeded = seed_lock();
     let (x, y) = data();
     tch::manual_seed(5);
     let w = Tensor::randn([5, 3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
@@ -152,6 +162,7 @@ fn saved_state_continues_bit_for_bit() {
 
 #[test]
 fn clipping_is_per_module_like_clip_grad_norm() {
+    let _seeded = seed_lock();
     let w = Tensor::zeros([4], (Kind::Float, Device::Cpu)).set_requires_grad(true);
     let h = Tensor::zeros([2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
     let c = Tensor::from_slice(&[3.0f32, 4.0, 0.0, 0.0]);
