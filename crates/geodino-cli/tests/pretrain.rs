@@ -3,6 +3,8 @@
 //! message naming the key; `export-backbone` writes both formats.
 #![cfg(feature = "torch")]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,14 +66,7 @@ fn pretrain(scene: &Path, out: &Path, resume: bool) -> Command {
 }
 
 fn losses(run: &Path) -> Vec<(u64, u64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["iteration"].as_u64().unwrap(), v["total_loss"].as_f64().unwrap().to_bits())
-        })
-        .collect()
+    support::losses(run, "total_loss")
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //! both files named; unknown configuration keys are refused.
 #![cfg(feature = "torch")]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -96,14 +98,7 @@ fn train(
 }
 
 fn losses(run: &Path) -> Vec<(u64, u64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["iteration"].as_u64().unwrap(), v["loss"].as_f64().unwrap().to_bits())
-        })
-        .collect()
+    support::losses(run, "loss")
 }
 
 #[test]
