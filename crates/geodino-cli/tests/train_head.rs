@@ -101,6 +101,44 @@ fn losses(run: &Path) -> Vec<(u64, u64)> {
     support::losses(run, "loss")
 }
 
+/// Run `task` into `RUN-killed` next to `full` (an uninterrupted run of the same configuration),
+/// SIGKILL it once its first checkpoint exists, resume it, and check that its 12 per-iteration
+/// losses and its head file equal `full`'s bit for bit. Returns the killed run's folder.
+fn kill_and_resume(d: &Path, scene: &Path, full: &Path, task: &str) -> PathBuf {
+    let want = losses(full);
+    assert_eq!(want.len(), 12);
+    let killed = d.join(format!("killed-{task}"));
+    let mut child = train(d, scene, &killed, false, None, task).spawn().unwrap();
+    let first = killed.join("checkpoints/ckpt-0000004.safetensors");
+    let t0 = Instant::now();
+    while !first.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{task}: the run ended before its first checkpoint"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(300), "{task}: no checkpoint after 5 minutes");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = losses(&killed).len();
+    assert!(before < 12, "{task}: {before} iterations logged before the kill");
+
+    let o = train(d, scene, &killed, true, None, task).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resumed from"), "{err}");
+    assert_eq!(losses(&killed), want, "{task}: resumed losses differ from the uninterrupted run");
+    let a = std::fs::read(full.join("head.safetensors")).unwrap();
+    let b = std::fs::read(killed.join("head.safetensors")).unwrap();
+    assert!(a == b, "{task}: the resumed run's head file differs from the uninterrupted run's");
+    eprintln!(
+        "{task}: killed after {before} logged iterations; 12 losses and the head file equal bit \
+         for bit"
+    );
+    killed
+}
+
 #[test]
 fn sigkilled_head_training_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,8 +173,9 @@ fn sigkilled_head_training_resumes_exactly() {
     assert_eq!(head.spec().backbone.patch_size, Some(8));
     assert_eq!(head.spec().decoder.n_output_channels(), 16);
 
-    // Exact resume, on the linear land-cover head: DPT training (oneDNN convolutions) is not
-    // bit-reproducible across CPU processes even uninterrupted, so it cannot show it.
+    // Exact resume, for the DPT canopy head (the run above is the uninterrupted reference)
+    // and for a linear land-cover head.
+    kill_and_resume(d, &scene, &full, "canopy-height");
     std::fs::write(
         d.join("head.toml"),
         CONFIG.replace("[head]\n", "[head]\ndecoder = \"linear\"\n"),
@@ -147,34 +186,7 @@ fn sigkilled_head_training_resumes_exactly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("majority-class baseline"), "{err}");
-    let want = losses(&full);
-    assert_eq!(want.len(), 12);
-
-    let killed = d.join("killed");
-    let mut child = train(d, &scene, &killed, false, None, "landcover").spawn().unwrap();
-    let first = killed.join("checkpoints/ckpt-0000004.safetensors");
-    let t0 = Instant::now();
-    while !first.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
-        assert!(t0.elapsed() < Duration::from_secs(300), "no checkpoint after 5 minutes");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let before = losses(&killed).len();
-    assert!(before < 12, "{before} iterations logged before the kill");
-
-    let o = train(d, &scene, &killed, true, None, "landcover").output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    assert!(err.contains("resumed from"), "{err}");
-    assert_eq!(losses(&killed), want, "resumed losses differ from the uninterrupted run");
-    let a = std::fs::read(full.join("head.safetensors")).unwrap();
-    let b = std::fs::read(killed.join("head.safetensors")).unwrap();
-    assert!(a == b, "the resumed run's head file differs from the uninterrupted run's");
-    eprintln!(
-        "killed after {before} logged iterations; 12 losses and the head file equal bit for bit"
-    );
+    let killed = kill_and_resume(d, &scene, &full, "landcover");
 
     // Without --resume an existing run is refused.
     let o = train(d, &scene, &killed, false, None, "landcover").output().unwrap();

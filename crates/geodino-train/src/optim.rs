@@ -65,6 +65,10 @@ pub struct AdamW {
 
 impl AdamW {
     /// An optimiser over `params` (name, tensor, group), states at zero.
+    ///
+    /// The slots keep the order of `params`, and [`AdamW::clip_grad_norm`] sums the
+    /// per-parameter norms in that order: pass the parameters in an order that is the same in
+    /// every process (e.g. sorted by name, not a `HashMap`'s order) for reproducible training.
     pub fn new(params: Vec<(String, Tensor, ParamGroup)>, cfg: AdamWConfig) -> AdamW {
         let slots = params
             .into_iter()

@@ -319,8 +319,15 @@ fn param_group_of(name: &str) -> ParamGroup {
     }
 }
 
+/// The optimiser over the head's trainable variables, **sorted by name**.
+///
+/// `VarStore::variables()` is a `HashMap`, whose iteration order is randomised per process;
+/// the optimiser's global gradient norm (clipping) sums the per-parameter norms in slot order,
+/// so an unsorted order changes the clip factor in the last bits from one process to the next
+/// (and with it every later iteration). A fixed order makes training reproducible across
+/// processes, which exact resume needs.
 fn build_optimizer(head: &DenseHead) -> AdamW {
-    let params = head
+    let mut params: Vec<(String, Tensor, ParamGroup)> = head
         .var_store()
         .variables()
         .into_iter()
@@ -330,6 +337,7 @@ fn build_optimizer(head: &DenseHead) -> AdamW {
             (n, t, g)
         })
         .collect();
+    params.sort_by(|a, b| a.0.cmp(&b.0));
     AdamW::new(params, AdamWConfig::default())
 }
 
