@@ -2,7 +2,8 @@
 //! SIGKILLed after its first checkpoint and resumed with `--resume` reproduces the losses of an
 //! uninterrupted run bit for bit and writes an identical head file; the head file describes
 //! itself; held-out evaluation reports the baseline; labels on another grid are refused with
-//! both files named; unknown configuration keys are refused.
+//! both files named, or (feature `gdal`) warped onto the image's grid exactly as the `gdalwarp`
+//! command line does; unknown configuration keys are refused.
 #![cfg(feature = "torch")]
 
 mod support;
@@ -237,4 +238,161 @@ fn labels_on_another_grid_and_unknown_keys_are_refused() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("lrr") && err.contains("bad.toml"), "{err}");
+}
+
+/// Every pixel of band 1 as f32 (read by geodino's reader).
+#[cfg(feature = "gdal")]
+fn pixels(path: &Path) -> (geodino_core::RasterMeta, Vec<f32>) {
+    let r = geodino_raster::open(path).unwrap();
+    let m = r.meta().clone();
+    let a = r.read_window(&[0], geodino_core::Window::full(m.width, m.height)).unwrap().to_f32();
+    (m, a.iter().copied().collect())
+}
+
+/// Labels on a coarser grid in another CRS (EPSG:3035 at 1 m, the scene is UTM 32N at 0.6 m)
+/// are warped onto the image's grid; GDAL is the oracle: the `gdalwarp` command line with the
+/// same arguments writes the same pixels, bit for bit (NaN where both are NaN), and the warped
+/// classes agree with the scene's own labels on most pixels (the round trip through the
+/// coarser grid loses detail at class borders only). `train-head --resample-labels` then
+/// trains on them; interpolating classes is refused.
+#[cfg(feature = "gdal")]
+#[test]
+fn labels_on_another_grid_are_warped_like_gdalwarp() {
+    use geodino_train::heads::warp::{gdalwarp, warp_args};
+    if !geodino_testutil::oracle::gdal() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_backbone(&d.join("bb.safetensors"));
+    let scene = synth(d, "s", 128, 11);
+    let image = geodino_raster::open(&scene).unwrap().meta().clone();
+    // (labels, how they get onto another grid, warp method); the last has no nodata value and
+    // covers part of the image only: outside it the warped heights must be NaN, not 0.
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "landcover.tif",
+            &["gdalwarp", "-t_srs", "EPSG:3035", "-tr", "1", "1", "-r", "near"],
+            "near",
+        ),
+        (
+            "chm.tif",
+            &["gdalwarp", "-t_srs", "EPSG:3035", "-tr", "1", "1", "-r", "average"],
+            "average",
+        ),
+        (
+            "chm.tif",
+            &["gdal_translate", "-a_nodata", "none", "-srcwin", "10", "20", "100", "90"],
+            "bilinear",
+        ),
+    ];
+    for (k, (ext, make, method)) in cases.into_iter().enumerate() {
+        let orig = scene.with_extension(ext);
+        let other = d.join(format!("other{k}.{ext}"));
+        geodino_testutil::oracle::run(
+            Command::new(make[0]).arg("-q").args(&make[1..]).arg(&orig).arg(&other),
+        );
+        let lm = geodino_raster::open(&other).unwrap().meta().clone();
+        assert_ne!((lm.width, lm.height), (image.width, image.height));
+        let args = warp_args(&scene, &image, &other, &lm, 1, method).unwrap();
+        let ours = d.join(format!("ours{k}.{ext}"));
+        gdalwarp(&other, &ours, &args).unwrap();
+        let oracle = d.join(format!("oracle{k}.{ext}"));
+        geodino_testutil::oracle::run(
+            Command::new("gdalwarp").arg("-q").args(&args).arg(&other).arg(&oracle),
+        );
+        let (mo, a) = pixels(&ours);
+        let (_, b) = pixels(&oracle);
+        assert_eq!((mo.width, mo.height), (image.width, image.height));
+        let (ga, gi) = (mo.geotransform.unwrap(), image.geotransform.unwrap());
+        assert!(ga.approx_eq(&gi, 1e-6), "{ga:?} vs {gi:?}");
+        assert_eq!(mo.crs.as_ref().and_then(|c| c.epsg), Some(32632));
+        let same = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{ext}: the warped labels differ from gdalwarp's");
+        let (_, o) = pixels(&orig);
+        let nd = lm.nodata(0).map(|n| n.0 as f32);
+        let valid: Vec<(f32, f32)> = a
+            .iter()
+            .zip(&o)
+            .filter(|(w, _)| w.is_finite() && Some(**w) != nd)
+            .map(|(w, o)| (*w, *o))
+            .collect();
+        if k == 2 {
+            assert!(nd.is_none());
+            let nan = a.iter().filter(|v| v.is_nan()).count();
+            assert_eq!(nan, 128 * 128 - 100 * 90, "pixels outside the labels must be NaN");
+        } else {
+            assert!(valid.len() > a.len() * 9 / 10, "{ext}: {} valid of {}", valid.len(), a.len());
+        }
+        if ext == "landcover.tif" {
+            let agree = valid.iter().filter(|(w, o)| w == o).count() as f64 / valid.len() as f64;
+            eprintln!("{ext}: {agree:.3} of the warped classes equal the scene's");
+            assert!(agree > 0.9, "{agree}");
+        } else {
+            let mae =
+                valid.iter().map(|(w, o)| (w - o).abs() as f64).sum::<f64>() / valid.len() as f64;
+            let mean = valid.iter().map(|(_, o)| *o as f64).sum::<f64>() / valid.len() as f64;
+            eprintln!(
+                "{ext} ({method}): warped heights differ from the scene's by {mae:.3} m \
+                 (mean {mean:.2} m)"
+            );
+            assert!(mae < 0.3 * mean, "{mae} vs {mean}");
+        }
+    }
+
+    std::fs::write(
+        d.join("head.toml"),
+        CONFIG.replace("[head]\n", "[head]\ndecoder = \"linear\"\n"),
+    )
+    .unwrap();
+    let run = |method: &str, out: &str| {
+        geodino()
+            .args(["train-head", "--task", "landcover", "--images"])
+            .arg(&scene)
+            .arg("--labels")
+            .arg(d.join("other0.landcover.tif"))
+            .arg("--backbone")
+            .arg(d.join("bb.safetensors"))
+            .arg("--config")
+            .arg(d.join("head.toml"))
+            .arg("--out")
+            .arg(d.join(out))
+            .arg(format!("--resample-labels={method}"))
+            .output()
+            .unwrap()
+    };
+    let o = run("auto", "r");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resampled onto the grid") && err.contains("-r near"), "{err}");
+    assert_eq!(losses(&d.join("r")).len(), 12);
+    let o = run("bilinear", "r2");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("cannot be interpolated"), "{err}");
+}
+
+/// Without the `gdal` feature, resampling labels is refused with the way to get it.
+#[cfg(not(feature = "gdal"))]
+#[test]
+fn resampling_labels_without_gdal_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_backbone(&d.join("bb.safetensors"));
+    let a = synth(d, "a", 96, 1);
+    let b = synth(d, "b", 128, 2);
+    let o = geodino()
+        .args(["train-head", "--task", "landcover", "--images"])
+        .arg(&a)
+        .arg("--labels")
+        .arg(b.with_extension("landcover.tif"))
+        .arg("--backbone")
+        .arg(d.join("bb.safetensors"))
+        .arg("--out")
+        .arg(d.join("r"))
+        .arg("--resample-labels")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--features gdal"), "{err}");
+    assert!(err.contains("b.landcover.tif") && !err.contains("panicked"), "{err}");
 }

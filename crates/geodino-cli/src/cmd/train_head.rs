@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use geodino_train::heads::config::{HeadTask, HeadTrainConfig};
+use geodino_train::heads::config::{HeadTask, HeadTrainConfig, LabelResampling};
 use geodino_train::heads::data::Pair;
 use geodino_train::heads::{HeadObserver, HeadStepRecord, HeadTrainInputs, train_head};
 
@@ -42,6 +42,12 @@ pub struct Args {
     /// Also copy the trained head file here.
     #[arg(long, value_name = "HEAD")]
     pub head_out: Option<PathBuf>,
+    /// Warp label rasters on another grid onto their image's grid with GDAL (needs the `gdal`
+    /// feature): `auto` (the default when the flag has no value: nearest for land cover,
+    /// average for heights), `nearest`, `mode`, `average`, `bilinear`, `cubic`, or `none`.
+    /// Overrides `data.resample_labels`.
+    #[arg(long, value_name = "METHOD", num_args = 0..=1, default_missing_value = "auto")]
+    pub resample_labels: Option<String>,
 }
 
 struct Progress {
@@ -112,6 +118,17 @@ fn load_config(a: &Args) -> anyhow::Result<HeadTrainConfig> {
             bail!("{}: the run trains {:?}, not {t:?}", saved.display(), cfg.task);
         }
         cfg.task = t;
+    }
+    if let Some(r) = &a.resample_labels {
+        let r: LabelResampling = r.parse()?;
+        if a.resume && saved.is_file() && r != cfg.data.resample_labels {
+            bail!(
+                "{}: the run resamples labels with {:?}, not {r:?} (the chips must not change)",
+                saved.display(),
+                cfg.data.resample_labels
+            );
+        }
+        cfg.data.resample_labels = r;
     }
     cfg.validate()?;
     Ok(cfg)

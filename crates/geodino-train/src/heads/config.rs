@@ -87,6 +87,68 @@ impl Default for HeadArchConfig {
     }
 }
 
+/// How label rasters on another grid than their image are brought onto it
+/// (`data.resample_labels`, `--resample-labels`). Resampling runs GDAL's warper (the
+/// `gdalwarp` utility's library entry point) and needs the `gdal` cargo feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelResampling {
+    /// Labels must be on the image's grid; a different grid is an error.
+    #[default]
+    None,
+    /// `nearest` for land-cover classes, `average` for canopy heights.
+    Auto,
+    /// Nearest neighbour (`gdalwarp -r near`).
+    Nearest,
+    /// Majority of the covered source pixels (`-r mode`), for classes when downsampling.
+    Mode,
+    /// Area-weighted mean of the covered source pixels (`-r average`); heights only.
+    Average,
+    /// Bilinear interpolation (`-r bilinear`); heights only.
+    Bilinear,
+    /// Cubic convolution (`-r cubic`); heights only.
+    Cubic,
+}
+
+impl LabelResampling {
+    /// The `gdalwarp -r` method used for `task` (`None` when resampling is off).
+    pub fn gdal_method(self, task: HeadTask) -> Option<&'static str> {
+        Some(match self {
+            LabelResampling::None => return None,
+            LabelResampling::Auto => match task {
+                HeadTask::Landcover => "near",
+                HeadTask::CanopyHeight => "average",
+            },
+            LabelResampling::Nearest => "near",
+            LabelResampling::Mode => "mode",
+            LabelResampling::Average => "average",
+            LabelResampling::Bilinear => "bilinear",
+            LabelResampling::Cubic => "cubic",
+        })
+    }
+}
+
+impl std::str::FromStr for LabelResampling {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "off" => LabelResampling::None,
+            "auto" => LabelResampling::Auto,
+            "nearest" | "near" => LabelResampling::Nearest,
+            "mode" => LabelResampling::Mode,
+            "average" => LabelResampling::Average,
+            "bilinear" => LabelResampling::Bilinear,
+            "cubic" => LabelResampling::Cubic,
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown label resampling {other:?}; known: none, auto, nearest, mode, \
+                     average, bilinear, cubic"
+                )));
+            }
+        })
+    }
+}
+
 /// `[data]`: chip sampling.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -104,6 +166,10 @@ pub struct HeadDataConfig {
     pub num_classes: Option<usize>,
     /// Land cover: the class value that marks unlabelled pixels (ignored). Default 0.
     pub ignore_index: i64,
+    /// Labels on another grid than their image: `none` (an error, the default), or warp them
+    /// onto the image's grid with GDAL (`auto`, `nearest`, `mode`, `average`, `bilinear`,
+    /// `cubic`; needs the `gdal` feature). Land cover takes `nearest` or `mode` only.
+    pub resample_labels: LabelResampling,
 }
 
 impl Default for HeadDataConfig {
@@ -115,6 +181,7 @@ impl Default for HeadDataConfig {
             label_band: 1,
             num_classes: None,
             ignore_index: 0,
+            resample_labels: LabelResampling::None,
         }
     }
 }
@@ -338,6 +405,15 @@ impl HeadTrainConfig {
         if self.head.layers.is_empty() {
             return bad("head.layers must not be empty");
         }
+        if self.task == HeadTask::Landcover
+            && matches!(
+                self.data.resample_labels,
+                LabelResampling::Average | LabelResampling::Bilinear | LabelResampling::Cubic
+            )
+        {
+            return bad("data.resample_labels: land-cover classes cannot be interpolated; use \
+                 nearest, mode or auto");
+        }
         self.head.depth.validate().map_err(|e| Error::Config(format!("head.depth: {e}")))?;
         self.normalization()?;
         Ok(())
@@ -367,5 +443,26 @@ mod tests {
         assert!(e.to_string().contains("DPT"), "{e}");
         let round = HeadTrainConfig::from_toml(&c.to_toml(), "round").unwrap();
         assert_eq!(round, c);
+    }
+
+    #[test]
+    fn label_resampling_defaults_by_task_and_refuses_interpolated_classes() {
+        let c = HeadTrainConfig::default();
+        assert_eq!(c.data.resample_labels, LabelResampling::None);
+        assert_eq!(c.data.resample_labels.gdal_method(HeadTask::CanopyHeight), None);
+        let auto = LabelResampling::Auto;
+        assert_eq!(auto.gdal_method(HeadTask::CanopyHeight), Some("average"));
+        assert_eq!(auto.gdal_method(HeadTask::Landcover), Some("near"));
+        assert_eq!("near".parse::<LabelResampling>().unwrap(), LabelResampling::Nearest);
+        assert!("lanczos".parse::<LabelResampling>().unwrap_err().to_string().contains("cubic"));
+        let c = HeadTrainConfig::from_toml(
+            "task = \"landcover\"\n[head]\ndecoder = \"linear\"\n[data]\nresample_labels = \"bilinear\"\n",
+            "r.toml",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("data.resample_labels") && e.contains("interpolated"), "{e}");
+        let round = HeadTrainConfig::from_toml(&c.to_toml(), "round").unwrap();
+        assert_eq!(round.data.resample_labels, LabelResampling::Bilinear);
     }
 }

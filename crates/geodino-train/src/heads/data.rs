@@ -2,6 +2,7 @@
 //! valid, and class descriptions read from label rasters.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use geodino_core::{RasterMeta, SharedReader, Window};
 use geodino_heads::{ClassInfo, NormalizationSpec, default_color};
@@ -32,8 +33,12 @@ pub struct OpenPair {
     pub pair: Pair,
     /// The image reader.
     pub image: SharedReader,
-    /// The label reader.
+    /// The label reader, on the image's grid (the warped copy when the labels were resampled).
     pub labels: SharedReader,
+    /// The label raster as given (its class names and colours).
+    pub label_source: SharedReader,
+    /// The temporary folder holding the warped labels (removed when the last clone drops).
+    pub warped: Option<Arc<tempfile::TempDir>>,
 }
 
 impl std::fmt::Debug for OpenPair {
@@ -53,7 +58,8 @@ fn open(path: &Path) -> Result<SharedReader> {
 /// [`Error::Data`] describing the first difference.
 pub fn check_same_grid(pa: &Path, a: &RasterMeta, pb: &Path, b: &RasterMeta) -> Result<()> {
     let names = format!("{} and {}", pa.display(), pb.display());
-    let fix = "resample the labels onto the image's grid first, e.g. `gdalwarp -te <image bounds> \
+    let fix = "pass --resample-labels (data.resample_labels; needs the `gdal` feature) or \
+               resample the labels onto the image's grid first, e.g. `gdalwarp -te <image bounds> \
                -ts <width> <height> -t_srs <image CRS> -r near labels.tif aligned.tif`";
     if (a.width, a.height) != (b.width, b.height) {
         return Err(Error::Data(format!(
@@ -93,20 +99,59 @@ pub fn check_same_grid(pa: &Path, a: &RasterMeta, pb: &Path, b: &RasterMeta) -> 
 
 impl OpenPair {
     /// Open both rasters and check that they share a grid and that the label band exists.
+    /// With `resample` (a `gdalwarp -r` method, see
+    /// [`LabelResampling`](super::config::LabelResampling)), labels on another grid are first
+    /// warped onto the image's grid into a temporary GeoTIFF ([`super::warp`]); labels already
+    /// on it are read as they are.
     ///
     /// # Errors
-    /// Unreadable rasters, different grids, a missing label band, too few image bands.
-    pub fn open(pair: &Pair, label_band: usize, in_chans: usize) -> Result<OpenPair> {
+    /// Unreadable rasters, different grids (without `resample`), a failed warp (or no `gdal`
+    /// feature), a missing label band, too few image bands.
+    pub fn open(
+        pair: &Pair,
+        label_band: usize,
+        in_chans: usize,
+        resample: Option<&str>,
+    ) -> Result<OpenPair> {
         let image = open(&pair.image)?;
-        let labels = open(&pair.labels)?;
-        check_same_grid(&pair.image, image.meta(), &pair.labels, labels.meta())?;
-        if label_band == 0 || label_band > labels.meta().bands.len() {
+        let label_source = open(&pair.labels)?;
+        if label_band == 0 || label_band > label_source.meta().bands.len() {
             return Err(Error::Data(format!(
                 "{}: label band {label_band} selected but the raster has {} band(s)",
                 pair.labels.display(),
-                labels.meta().bands.len()
+                label_source.meta().bands.len()
             )));
         }
+        let same = check_same_grid(&pair.image, image.meta(), &pair.labels, label_source.meta());
+        let (labels, warped) = match (same, resample) {
+            (Ok(()), _) => (label_source.clone(), None),
+            (Err(e), None) => return Err(e),
+            (Err(_), Some(method)) => {
+                let args = super::warp::warp_args(
+                    &pair.image,
+                    image.meta(),
+                    &pair.labels,
+                    label_source.meta(),
+                    label_band,
+                    method,
+                )?;
+                let dir = tempfile::Builder::new()
+                    .prefix("geodino-labels-")
+                    .tempdir()
+                    .map_err(|e| Error::Io { path: std::env::temp_dir(), source: e })?;
+                let stem = pair.labels.file_stem().unwrap_or_default().to_string_lossy();
+                let dst = dir.path().join(format!("{stem}.{method}.tif"));
+                super::warp::gdalwarp(&pair.labels, &dst, &args)?;
+                let labels = open(&dst)?;
+                check_same_grid(&pair.image, image.meta(), &dst, labels.meta()).map_err(|e| {
+                    Error::Data(format!(
+                        "{}: the labels warped onto the image's grid are not on it: {e}",
+                        pair.labels.display()
+                    ))
+                })?;
+                (labels, Some(Arc::new(dir)))
+            }
+        };
         if image.meta().bands.len() < in_chans {
             return Err(Error::Data(format!(
                 "{}: the backbone takes {in_chans} bands, the image has {}",
@@ -114,7 +159,7 @@ impl OpenPair {
                 image.meta().bands.len()
             )));
         }
-        Ok(OpenPair { pair: pair.clone(), image, labels })
+        Ok(OpenPair { pair: pair.clone(), image, labels, label_source, warped })
     }
 
     /// Normalised image bands `0..in_chans` over `window` (may extend past the raster: filled

@@ -2,7 +2,9 @@
 //! `geodino-heads` trained on a **frozen** backbone, with the pretraining engine's AdamW,
 //! schedules, seeded streams, checkpoint files and JSONL/loss-curve reporting.
 //!
-//! 1. Image/label pairs are opened and checked to share a grid ([`data::check_same_grid`]);
+//! 1. Image/label pairs are opened and checked to share a grid ([`data::check_same_grid`]),
+//!    or, with `data.resample_labels` and the `gdal` feature, labels on another grid are warped
+//!    onto the image's with GDAL ([`warp`]);
 //!    chips are sampled where labels are valid ([`data::sample_chips`]), deterministically
 //!    from the seed.
 //! 2. The backbone runs **once** over every chip; the layers the head reads are cached in
@@ -26,6 +28,7 @@
 
 pub mod config;
 pub mod data;
+pub mod warp;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -575,16 +578,28 @@ pub fn train_head(
             cfg.data.chip_size
         )));
     }
+    let resample = cfg.data.resample_labels.gdal_method(cfg.task);
     let pairs: Vec<OpenPair> = inputs
         .train
         .iter()
-        .map(|pr| OpenPair::open(pr, cfg.data.label_band, in_chans))
+        .map(|pr| OpenPair::open(pr, cfg.data.label_band, in_chans, resample))
         .collect::<Result<_>>()?;
+    for p in pairs.iter().filter(|p| p.warped.is_some()) {
+        observer.message(&format!(
+            "{} resampled onto the grid of {} (gdalwarp -r {})",
+            p.pair.labels.display(),
+            p.pair.image.display(),
+            resample.unwrap_or_default()
+        ));
+    }
     let classes = match cfg.task {
         HeadTask::CanopyHeight => Vec::new(),
         HeadTask::Landcover => {
-            let c =
-                data::classes_of(pairs[0].labels.meta(), cfg.data.label_band, cfg.data.num_classes);
+            let c = data::classes_of(
+                pairs[0].label_source.meta(),
+                cfg.data.label_band,
+                cfg.data.num_classes,
+            );
             if c.len() < 2 {
                 return Err(Error::Data(format!(
                     "{}: the label raster names no classes; set data.num_classes",
@@ -796,7 +811,8 @@ fn evaluate_scene(
     majority: Option<usize>,
     n_classes: usize,
 ) -> Result<SceneEval> {
-    let p = OpenPair::open(pr, cfg.data.label_band, backbone.in_chans() as usize)?;
+    let resample = cfg.data.resample_labels.gdal_method(cfg.task);
+    let p = OpenPair::open(pr, cfg.data.label_band, backbone.in_chans() as usize, resample)?;
     let tile =
         cfg.eval.tile.div_ceil(backbone.patch_size() as usize) * backbone.patch_size() as usize;
     let pred = predict_scene(head, backbone, &p, tile)?;
