@@ -289,7 +289,7 @@ fn column_strips_give_the_single_strip_output_bit_for_bit() {
 }
 
 #[test]
-fn strips_through_a_cog_match_one_strip_and_leave_no_scratch_files() {
+fn strips_through_a_cog_and_zarr_match_one_strip_and_leave_no_scratch_files() {
     let dir = tempdir();
     let path = dir.path().join("scene.tif");
     write_scene(&path, 700, 300, 0.6, Some(Window::new(240, 100, 40, 150)));
@@ -297,26 +297,37 @@ fn strips_through_a_cog_match_one_strip_and_leave_no_scratch_files() {
     let spec = rgb_spec(reader.as_ref());
     let grid = reader.meta().clone();
     let mut outs = Vec::new();
-    for strip in [0usize, 1] {
-        let out = dir.path().join(format!("out-{strip}.tif"));
-        let product = Product::Features { channels: 2 };
-        let mut sink =
-            RasterSink::create(&out, product, &grid, 1, &SinkOptions::default()).unwrap();
-        let align = sink.column_align();
-        let opts =
-            EngineOptions { tile: 128, overlap: 32, batch: 2, strip, ..EngineOptions::default() };
-        let st =
-            engine::run(reader.as_ref(), &spec, &Probe::new(1), &opts, &mut sink, &|_| {}).unwrap();
-        // strips are aligned to the output's tiles
-        assert_eq!(st.strip_columns, if strip == 0 { 700 } else { align });
-        assert_eq!(st.strips, if strip == 0 { 1 } else { 700usize.div_ceil(align) });
-        sink.finish().unwrap();
-        outs.push(read_all(&out));
+    for ext in ["tif", "zarr"] {
+        for strip in [0usize, 1] {
+            let out = dir.path().join(format!("out-{strip}.{ext}"));
+            let product = Product::Features { channels: 2 };
+            let mut sink =
+                RasterSink::create(&out, product, &grid, 1, &SinkOptions::default()).unwrap();
+            let align = sink.column_align();
+            assert_eq!(align, 256, "{ext}: the GeoTIFF tile / Zarr shard width");
+            let opts = EngineOptions {
+                tile: 128,
+                overlap: 32,
+                batch: 2,
+                strip,
+                ..EngineOptions::default()
+            };
+            let st = engine::run(reader.as_ref(), &spec, &Probe::new(1), &opts, &mut sink, &|_| {})
+                .unwrap();
+            // strips are aligned to the output's tiles
+            assert_eq!(st.strip_columns, if strip == 0 { 700 } else { align });
+            assert_eq!(st.strips, if strip == 0 { 1 } else { 3 });
+            sink.finish().unwrap();
+            outs.push(read_all(&out));
+        }
     }
-    assert!(outs[0].iter().zip(outs[1].iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    for o in &outs[1..] {
+        assert_eq!(o.dim(), outs[0].dim());
+        assert!(outs[0].iter().zip(o.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
     let mut names = leftovers(dir.path());
     names.sort();
-    assert_eq!(names, ["out-0.tif", "out-1.tif"]);
+    assert_eq!(names, ["out-0.tif", "out-0.zarr", "out-1.tif", "out-1.zarr"]);
 }
 
 #[test]
