@@ -342,6 +342,8 @@ fn child(job: &Value) {
             "seconds": r.run.wall_s, "forward_s": r.run.forward_s, "wait_input_s": r.run.wait_input_s,
             "tiles": r.run.tiles, "pixels": r.run.scene_pixels, "load_s": load_s,
             "band_mb": r.run.band_bytes as f64 / 1048576.0,
+            "strips": r.run.strips, "strip_columns": r.run.strip_columns,
+            "carry_peak_mb": r.run.carry_peak_bytes as f64 / 1048576.0,
             "peak_rss_mb": peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0,
         })
     );
@@ -522,10 +524,13 @@ fn main() {
                     "precision": prec, "threads": a.threads, "batch": a.batch,
                 }));
                 println!(
-                    "| {big} x 512 strip, ViT-S {prec} | {} | {:.0} | {:.1} | {:.0} |",
+                    "| {big} x 512 rows, ViT-S {prec} | {} | {} × {} | {:.0} | {:.1} | {:.1} | {:.0} |",
                     r["tiles"],
+                    r["strips"],
+                    r["strip_columns"],
                     r["seconds"].as_f64().unwrap(),
                     r["band_mb"].as_f64().unwrap(),
+                    r["carry_peak_mb"].as_f64().unwrap(),
                     r["peak_rss_mb"].as_f64().unwrap()
                 );
                 results["rss"].as_array_mut().unwrap().push(json!({"scene": format!("{big}x512"), "model": format!("vits16 {prec}"), "run": r}));
