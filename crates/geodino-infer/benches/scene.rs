@@ -21,8 +21,9 @@
 //!    still exercises the whole pipeline (a per-pixel mean "model" inside the real engine: GeoTIFF
 //!    reads, normalisation, cosine blending in the row band, float32 COG with overviews; 512
 //!    tiles, overlap 128, batch 2) over
-//!    the full 4 000² and 16 000² scenes; with `--strip`, ViT-S on a full-width 16 000 × 512
-//!    strip (the row band and writer at full width, the model at full size).
+//!    the full 4 000² and 16 000² scenes (column strips of 2 048 pixels: the row band, the
+//!    writer's open tiles and the carry between strips are set by the strip width, not the scene);
+//!    with `--strip`, ViT-S on a full-width 16 000 × 512 row strip (the model at full size).
 //!
 //! Results go to stdout and `target/bench-data/scene-results.json`.
 
@@ -298,6 +299,8 @@ fn child_mean(job: &Value) {
             "seconds": r.wall_s, "forward_s": r.forward_s, "wait_input_s": r.wait_input_s,
             "tiles": r.tiles, "pixels": r.scene_pixels, "load_s": 0.0,
             "band_mb": r.band_bytes as f64 / 1048576.0,
+            "strips": r.strips, "strip_columns": r.strip_columns,
+            "carry_peak_mb": r.carry_peak_bytes as f64 / 1048576.0,
             "peak_rss_mb": peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0,
         })
     );
@@ -339,6 +342,8 @@ fn child(job: &Value) {
             "seconds": r.run.wall_s, "forward_s": r.run.forward_s, "wait_input_s": r.run.wait_input_s,
             "tiles": r.run.tiles, "pixels": r.run.scene_pixels, "load_s": load_s,
             "band_mb": r.run.band_bytes as f64 / 1048576.0,
+            "strips": r.run.strips, "strip_columns": r.run.strip_columns,
+            "carry_peak_mb": r.run.carry_peak_bytes as f64 / 1048576.0,
             "peak_rss_mb": peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0,
         })
     );
@@ -480,8 +485,10 @@ fn main() {
             "\npeak RSS, fresh process per run (per-pixel mean model, 512 tiles, overlap 128, batch {}, COG output):",
             a.batch
         );
-        println!("| scene | tiles | seconds | band MiB | peak RSS MiB |");
-        println!("|---|---|---|---|---|");
+        println!(
+            "| scene | tiles | strips × columns | seconds | band MiB | carry per strip edge MiB (scratch file) | peak RSS MiB |"
+        );
+        println!("|---|---|---|---|---|---|---|");
         for &n in &a.full {
             let input = scene(n);
             let out = data_dir().join(format!("rss-{n}.tif"));
@@ -490,10 +497,13 @@ fn main() {
                 "threads": a.threads, "batch": a.batch,
             }));
             println!(
-                "| {n}² | {} | {:.0} | {:.1} | {:.0} |",
+                "| {n}² | {} | {} × {} | {:.0} | {:.1} | {:.1} | {:.0} |",
                 r["tiles"],
+                r["strips"],
+                r["strip_columns"],
                 r["seconds"].as_f64().unwrap(),
                 r["band_mb"].as_f64().unwrap(),
+                r["carry_peak_mb"].as_f64().unwrap(),
                 r["peak_rss_mb"].as_f64().unwrap()
             );
             results["rss"]
@@ -514,10 +524,13 @@ fn main() {
                     "precision": prec, "threads": a.threads, "batch": a.batch,
                 }));
                 println!(
-                    "| {big} x 512 strip, ViT-S {prec} | {} | {:.0} | {:.1} | {:.0} |",
+                    "| {big} x 512 rows, ViT-S {prec} | {} | {} × {} | {:.0} | {:.1} | {:.1} | {:.0} |",
                     r["tiles"],
+                    r["strips"],
+                    r["strip_columns"],
                     r["seconds"].as_f64().unwrap(),
                     r["band_mb"].as_f64().unwrap(),
+                    r["carry_peak_mb"].as_f64().unwrap(),
                     r["peak_rss_mb"].as_f64().unwrap()
                 );
                 results["rss"].as_array_mut().unwrap().push(json!({"scene": format!("{big}x512"), "model": format!("vits16 {prec}"), "run": r}));

@@ -1,22 +1,25 @@
 //! The rolling band of output rows in which weighted tile predictions are summed.
 //!
-//! Tiles arrive in row-major grid order. A tile of grid row `r` touches output rows
-//! `[start_r, start_r + tile)`, and once every tile of row `r` is in, rows before `start_{r+1}`
-//! can receive nothing more: they are divided by their weight sums and handed to the writer in
-//! order. The band therefore holds at most `tile` rows of the output (a ring buffer indexed by
-//! `row mod tile`), whatever the scene height: memory is
-//! `tile × width × (channels + 1) × 4 bytes + tile × width` bytes.
+//! The band spans one column strip of the output (see [`crate::engine`]); tiles (and pieces of
+//! tiles carried from the strip to the left) arrive grid row by grid row. A tile of grid row
+//! `r` touches output rows `[start_r, start_r + tile)`, and once every tile of row `r` is in,
+//! rows before `start_{r+1}` can receive nothing more: they are divided by their weight sums
+//! and handed to the writer in order. The band therefore holds at most `tile` rows of the strip
+//! (a ring buffer indexed by `row mod tile`), whatever the scene size: memory is
+//! `tile × strip width × (channels + 1) × 4 bytes + tile × strip width` bytes.
 
 use crate::{Error, Result};
 
-/// Finished output rows: the blended values and the validity of each pixel.
+/// Finished output rows of one column strip: the blended values and the validity of each pixel.
 #[derive(Debug, Clone)]
 pub struct Strip {
     /// First output row.
     pub row_off: usize,
     /// Number of rows.
     pub rows: usize,
-    /// Raster width.
+    /// First output column.
+    pub col_off: usize,
+    /// Number of columns.
     pub width: usize,
     /// Channels.
     pub channels: usize,
@@ -70,6 +73,11 @@ impl RowBand {
     /// Bytes held by the band.
     pub fn bytes(&self) -> usize {
         (self.sum.len() + self.wsum.len()) * 4 + self.valid.len()
+    }
+
+    /// Bytes a band of [`RowBand::new`]`(width, height, channels, tile)` holds.
+    pub fn bytes_for(width: usize, height: usize, channels: usize, tile: usize) -> usize {
+        tile.min(height).max(1) * width * ((channels + 1) * 4 + 1)
     }
 
     /// The first row not yet emitted.
@@ -134,7 +142,8 @@ impl RowBand {
     }
 
     /// Divide rows `top..end` by their weights, clear them, and return them (`None` when
-    /// `end ≤ top`). Pixels no tile reached (impossible with a covering plan) are invalid.
+    /// `end ≤ top`) with `col_off` 0 (the caller places the strip). Pixels no tile reached
+    /// (impossible with a covering plan) are invalid.
     pub fn emit(&mut self, end: usize) -> Option<Strip> {
         let end = end.min(self.height);
         if end <= self.top {
@@ -164,7 +173,8 @@ impl RowBand {
             self.wsum[slot * w..(slot + 1) * w].fill(0.0);
             self.valid[slot * w..(slot + 1) * w].fill(0);
         }
-        let strip = Strip { row_off: self.top, rows, width: w, channels: k, values, valid };
+        let strip =
+            Strip { row_off: self.top, rows, col_off: 0, width: w, channels: k, values, valid };
         self.top = end;
         Some(strip)
     }

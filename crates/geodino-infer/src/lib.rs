@@ -6,8 +6,10 @@
 //!   per stage, bounded channels, rayon for reading and normalising tiles), driven by a
 //!   [`TilePlan`] (overlapping tiles snapped to the scene border; scenes smaller than a tile
 //!   padded) and a [`Blend`] window (cosine, Gaussian, or plain averaging for comparison);
-//!   weighted sums live in a [`RowBand`](accumulate::RowBand) of `tile` rows, so memory does
-//!   not grow with the scene's height;
+//!   the scene is processed in vertical column strips ([`ColumnStrip`]), each top to bottom
+//!   with its weighted sums in a [`RowBand`](accumulate::RowBand) of `tile` rows × the strip
+//!   width, and the parts of tiles reaching into the next strip carried through a scratch
+//!   file, so memory grows with neither the scene's width nor its height;
 //! * [`input`]: band selection, scaling of digital numbers ([`Scaling`], sensor presets), the
 //!   model's normalisation, and validity (nodata, NaN, masks, alpha): invalid input pixels give
 //!   nodata output;
@@ -24,6 +26,7 @@
 
 pub mod accumulate;
 mod blend;
+mod carry;
 pub mod engine;
 mod error;
 pub mod input;
@@ -41,6 +44,6 @@ pub use error::{Error, Result};
 pub use input::{InputSpec, Scaling};
 pub use model::{EmbedModel, HeadModel, ModelOptions, TileModel, load_backbone};
 pub use output::{HeightDtype, Product, RasterSink, StripSink};
-pub use plan::TilePlan;
+pub use plan::{ColumnStrip, TilePlan};
 pub use resample::Resampled;
 pub use scene::{SceneOptions, SceneReport, embed_scene, predict_scene, product_for};

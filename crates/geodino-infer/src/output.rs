@@ -167,11 +167,25 @@ impl Product {
 
 /// Where finished strips go (runs on the engine's writer thread).
 pub trait StripSink: Send {
-    /// Take the next strip (strips arrive in row order, each row once).
+    /// Take the next block of finished pixels. The engine works in vertical column strips, left
+    /// to right; within a column strip, blocks arrive top to bottom; every pixel arrives once.
     ///
     /// # Errors
     /// Writing failed.
     fn write_strip(&mut self, strip: &Strip) -> Result<()>;
+
+    /// Column strips start at multiples of this many output columns (the width of the
+    /// output's tiles or chunks, so that they complete inside a strip). Default 1.
+    fn column_align(&self) -> usize {
+        1
+    }
+
+    /// Directory for the engine's scratch files (the partial sums carried from one column
+    /// strip to the next; unnamed, removed when the run ends). Default: the system's
+    /// temporary directory.
+    fn scratch_dir(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// Summary of what was written.
@@ -232,6 +246,8 @@ pub struct RasterSink {
     thumb: Thumb,
     stats: OutputStats,
     sum: f64,
+    /// Width of the writer's tiles / shards.
+    align: usize,
 }
 
 impl std::fmt::Debug for RasterSink {
@@ -274,6 +290,7 @@ impl RasterSink {
         }
         let name = path.to_string_lossy().to_ascii_lowercase();
         let name = name.trim_end_matches('/');
+        let align;
         let writer: Box<dyn RasterWrite> = if name.ends_with(".tif") || name.ends_with(".tiff") {
             if path.exists() && path.is_dir() {
                 return Err(Error::Config(format!("{}: is a directory", path.display())));
@@ -287,16 +304,21 @@ impl RasterSink {
                 },
                 _ => TiffWriteOptions::cog(),
             };
+            align = to.tile_size;
             Box::new(GeoTiffWriter::create(path, &meta, &to)?)
         } else if name.ends_with(".zarr") {
             let (chunk, shard) = match &product {
                 Product::Features { .. } => {
-                    // one shard per 32 rows: the writer holds one row of shards per band
+                    // shards of 256 x 32 pixels per band: a column strip completes its shards
                     let cw = 256.min(width.max(1));
-                    ((cw, 32), (width.div_ceil(cw) * cw, 32))
+                    ((cw, 32), (cw, 32))
                 }
                 _ => ((256, 256), (1024, 1024)),
             };
+            // the shard width the Zarr writer settles on (a multiple of the chunk width, no
+            // wider than the raster needs)
+            let cw = chunk.0.min(width.max(1));
+            align = shard.0.div_ceil(cw).max(1).min(width.div_ceil(cw)) * cw;
             let zo = geodino_zarr::ZarrWriteOptions {
                 chunk,
                 shard,
@@ -332,6 +354,7 @@ impl RasterSink {
             thumb,
             stats,
             sum: 0.0,
+            align,
         })
     }
 
@@ -403,6 +426,17 @@ fn feature_tile(channels: usize) -> usize {
 }
 
 impl StripSink for RasterSink {
+    fn column_align(&self) -> usize {
+        self.align
+    }
+
+    fn scratch_dir(&self) -> Option<PathBuf> {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => Some(p.to_path_buf()),
+            _ => Some(PathBuf::from(".")),
+        }
+    }
+
     fn write_strip(&mut self, s: &Strip) -> Result<()> {
         let (rows, w) = (s.rows, s.width);
         let n = rows * w;
@@ -424,7 +458,7 @@ impl StripSink for RasterSink {
                 }
                 if let Thumb::Height(t) = &mut self.thumb {
                     let view = ArrayView2::from_shape((rows, w), &h).expect("rows × width values");
-                    t.add(s.row_off, 0, view, None);
+                    t.add(s.row_off, s.col_off, view, None);
                 }
                 match dtype {
                     HeightDtype::Float32 => RasterBuffer::Float32(
@@ -471,7 +505,7 @@ impl StripSink for RasterSink {
                 }
                 if let Thumb::Classes(t) = &mut self.thumb {
                     let view = ArrayView2::from_shape((rows, w), &out).expect("rows × width");
-                    t.add(s.row_off, 0, view);
+                    t.add(s.row_off, s.col_off, view);
                 }
                 RasterBuffer::Uint8(
                     Array3::from_shape_vec((1, rows, w), out).expect("rows × width"),
@@ -495,7 +529,8 @@ impl StripSink for RasterSink {
                 )
             }
         };
-        self.writer.write_window(Window::new(0, s.row_off as i64, w, rows), &buf)?;
+        let window = Window::new(s.col_off as i64, s.row_off as i64, w, rows);
+        self.writer.write_window(window, &buf)?;
         Ok(())
     }
 }

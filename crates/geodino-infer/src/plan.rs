@@ -1,5 +1,7 @@
-//! The tile plan of a scene: where the tiles lie, their blending weights, and which output rows
-//! are final once a row of tiles is done.
+//! The tile plan of a scene: where the tiles lie, their blending weights, which output rows
+//! are final once a row of tiles is done, and the vertical column strips the engine works in.
+
+use std::ops::Range;
 
 use geodino_core::{ChipGrid, Window};
 
@@ -150,9 +152,97 @@ impl TilePlan {
         }
     }
 
+    /// Output columns `[start, end)` that tile column `c` covers inside the output raster.
+    pub fn col_span(&self, c: usize) -> Range<usize> {
+        let s = self.grid.cols.starts[c];
+        s..(s + self.out_tile()).min(self.out_width)
+    }
+
+    /// Split the output into vertical strips `width` output columns wide (the last one
+    /// narrower; `width == 0` or `≥ out_width`: one strip). Each tile belongs to the strip in
+    /// which its left edge lies, so every tile is predicted once; the tiles of the grid are
+    /// not moved, so the blend does not depend on the strip width.
+    pub fn column_strips(&self, width: usize) -> Vec<ColumnStrip> {
+        let width = if width == 0 { self.out_width } else { width.min(self.out_width) };
+        let starts = &self.grid.cols.starts;
+        (0..self.out_width)
+            .step_by(width)
+            .map(|col_off| {
+                let end = (col_off + width).min(self.out_width);
+                let lo = starts.partition_point(|&s| s < col_off);
+                let hi = starts.partition_point(|&s| s < end);
+                ColumnStrip { col_off, width: end - col_off, grid_cols: lo..hi }
+            })
+            .collect()
+    }
+
+    /// Tile columns that start left of output column `col` and reach past it: the tiles whose
+    /// right part a strip starting at `col` receives from the strips before it.
+    pub fn crossing(&self, col: usize) -> Range<usize> {
+        let starts = &self.grid.cols.starts;
+        let hi = starts.partition_point(|&s| s < col);
+        let lo = (0..hi).find(|&c| self.col_span(c).end > col).unwrap_or(hi);
+        lo..hi
+    }
+
+    /// Tile indices in the order the engine runs them: strip by strip, each strip top to
+    /// bottom, each row of tiles left to right.
+    pub fn strip_order(strips: &[ColumnStrip], n_rows: usize, n_cols: usize) -> StripOrder<'_> {
+        StripOrder { strips, n_rows, n_cols, strip: 0, row: 0, col: None }
+    }
+
     /// Input pixels the model reads in all (counting overlaps) over the scene's pixels.
     pub fn read_amplification(&self) -> f64 {
         (self.len() * self.tile * self.tile) as f64 / (self.in_width * self.in_height) as f64
+    }
+}
+
+/// A vertical strip of the output, processed top to bottom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnStrip {
+    /// First output column.
+    pub col_off: usize,
+    /// Output columns.
+    pub width: usize,
+    /// Tile columns whose left edge lies in the strip (the tiles the strip predicts).
+    pub grid_cols: Range<usize>,
+}
+
+impl ColumnStrip {
+    /// One past the last output column.
+    pub fn col_end(&self) -> usize {
+        self.col_off + self.width
+    }
+}
+
+/// Iterator over tile indices in strip order (see [`TilePlan::strip_order`]).
+#[derive(Debug, Clone)]
+pub struct StripOrder<'a> {
+    strips: &'a [ColumnStrip],
+    n_rows: usize,
+    n_cols: usize,
+    strip: usize,
+    row: usize,
+    col: Option<usize>,
+}
+
+impl Iterator for StripOrder<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            let s = self.strips.get(self.strip)?;
+            let c = self.col.unwrap_or(s.grid_cols.start);
+            if c < s.grid_cols.end && self.row < self.n_rows {
+                self.col = Some(c + 1);
+                return Some(self.row * self.n_cols + c);
+            }
+            self.col = None;
+            self.row += 1;
+            if self.row >= self.n_rows || s.grid_cols.is_empty() {
+                self.row = 0;
+                self.strip += 1;
+            }
+        }
     }
 }
 
@@ -190,5 +280,33 @@ mod tests {
         assert!(TilePlan::new(100, 100, 500, 0, 16, Blend::Cosine).is_err());
         assert!(TilePlan::new(100, 100, 512, 100, 16, Blend::Cosine).is_err());
         assert!(TilePlan::new(100, 100, 512, 512, 1, Blend::Cosine).is_err());
+    }
+
+    #[test]
+    fn column_strips_cover_every_tile_once() {
+        let p = TilePlan::new(1000, 700, 256, 64, 1, Blend::Cosine).unwrap();
+        for width in [0, 64, 100, 256, 512, 1000, 5000] {
+            let strips = p.column_strips(width);
+            assert_eq!(strips.first().unwrap().col_off, 0);
+            assert_eq!(strips.last().unwrap().col_end(), 1000);
+            for w in strips.windows(2) {
+                assert_eq!(w[0].col_end(), w[1].col_off);
+                assert_eq!(w[0].grid_cols.end, w[1].grid_cols.start);
+            }
+            let order: Vec<usize> =
+                TilePlan::strip_order(&strips, p.grid.n_rows(), p.grid.n_cols()).collect();
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..p.len()).collect::<Vec<_>>(), "strip width {width}");
+        }
+        // grid columns start at 0, 192, 384, 576, 744 (snapped); strips of 256
+        assert_eq!(p.grid.cols.starts, [0, 192, 384, 576, 744]);
+        let s = p.column_strips(256);
+        let cols: Vec<_> = s.iter().map(|s| s.grid_cols.clone()).collect();
+        assert_eq!(cols, [0..2, 2..3, 3..5, 5..5]); // the last strip starts no tile
+        assert_eq!(p.crossing(0), 0..0);
+        assert_eq!(p.crossing(256), 1..2); // the first tile ends at 256 exactly
+        assert_eq!(p.crossing(768), 3..5);
+        assert_eq!(p.col_span(4), 744..1000);
     }
 }

@@ -63,47 +63,61 @@ impl TileModel for Probe {
     }
 }
 
-/// A sink keeping every strip in memory.
+/// A sink keeping every strip in memory, checking that column strips arrive left to right,
+/// each top to bottom, every pixel once.
 struct Collect {
-    w: usize,
     h: usize,
     k: usize,
     values: Array3<f32>,
     valid: ndarray::Array2<u8>,
-    next_row: usize,
+    /// Times each pixel was written.
+    written: ndarray::Array2<u8>,
+    /// The column strip being written: `(col_off, width, next row)`.
+    current: (usize, usize, usize),
 }
 
 impl Collect {
     fn new(w: usize, h: usize, k: usize) -> Collect {
         Collect {
-            w,
             h,
             k,
             values: Array3::from_elem((k, h, w), f32::NAN),
             valid: ndarray::Array2::zeros((h, w)),
-            next_row: 0,
+            written: ndarray::Array2::zeros((h, w)),
+            current: (0, 0, h), // an empty strip left of the first
         }
+    }
+
+    /// Every pixel written exactly once.
+    fn complete(&self) -> bool {
+        self.written.iter().all(|&n| n == 1)
     }
 }
 
 impl StripSink for Collect {
     fn write_strip(&mut self, s: &geodino_infer::accumulate::Strip) -> geodino_infer::Result<()> {
-        assert_eq!(s.row_off, self.next_row, "strips arrive in order, each row once");
-        assert_eq!((s.width, s.channels), (self.w, self.k));
+        assert_eq!(s.channels, self.k);
+        let (col, width, next) = self.current;
+        if s.col_off == col && s.width == width {
+            assert_eq!(s.row_off, next, "a column strip's rows arrive in order");
+        } else {
+            assert_eq!((next, s.col_off, s.row_off), (self.h, col + width, 0), "strips in order");
+        }
         for c in 0..self.k {
             for r in 0..s.rows {
                 for (x, v) in s.row(c, r).iter().enumerate() {
-                    self.values[[c, s.row_off + r, x]] = *v;
+                    self.values[[c, s.row_off + r, s.col_off + x]] = *v;
                 }
             }
         }
         for r in 0..s.rows {
             for x in 0..s.width {
-                self.valid[[s.row_off + r, x]] = s.valid[r * s.width + x];
+                self.valid[[s.row_off + r, s.col_off + x]] = s.valid[r * s.width + x];
+                self.written[[s.row_off + r, s.col_off + x]] += 1;
             }
         }
-        self.next_row = s.row_off + s.rows;
-        assert!(self.next_row <= self.h);
+        self.current = (s.col_off, s.width, s.row_off + s.rows);
+        assert!(s.row_off + s.rows <= self.h);
         Ok(())
     }
 }
@@ -203,21 +217,117 @@ fn streaming_equals_the_full_canvas_reference() {
         [(1usize, 64usize, 16usize, 3usize), (1, 96, 48, 1), (16, 64, 32, 4)]
     {
         let model = Probe::new(stride);
-        let opts = EngineOptions { tile, overlap, batch, blend: Blend::Cosine, prefetch: 2 };
+        let opts = EngineOptions {
+            tile,
+            overlap,
+            batch,
+            blend: Blend::Cosine,
+            prefetch: 2,
+            ..EngineOptions::default()
+        };
         let plan = TilePlan::new(300, 227, tile, overlap, stride, Blend::Cosine).unwrap();
         let mut sink = Collect::new(plan.out_width, plan.out_height, 2);
         let stats = engine::run(reader.as_ref(), &spec, &model, &opts, &mut sink, &|_| {}).unwrap();
         assert_eq!(stats.tiles, plan.len());
         assert_eq!(stats.batches, plan.len().div_ceil(batch));
-        assert_eq!(sink.next_row, plan.out_height);
+        assert!(sink.complete());
         let want = reference(reader.as_ref(), &spec, &Probe::new(stride), tile, overlap);
         let err = max_abs_diff(&sink.values, &want);
         assert!(err < 1e-5, "stride {stride} tile {tile} overlap {overlap}: max error {err}");
-        // the band holds one tile of rows, whatever the scene height
+        // the band holds one tile of rows of one strip (here the whole width)
         let to = tile / stride;
+        assert_eq!(stats.strips, 1);
         assert_eq!(stats.band_bytes, to.min(plan.out_height) * plan.out_width * (2 * 4 + 4 + 1));
         assert!(sink.valid.iter().all(|&v| v == 1));
     }
+}
+
+/// Bit patterns of the values and the validity.
+fn bits(c: &Collect) -> (Vec<u32>, Vec<u8>) {
+    (c.values.iter().map(|v| v.to_bits()).collect(), c.valid.iter().copied().collect())
+}
+
+#[test]
+fn column_strips_give_the_single_strip_output_bit_for_bit() {
+    // Strips narrower than a tile (tiles carried through two or more strips), strips that
+    // start no tile, a 1-pixel-wide strip of patch features, nodata crossing strip edges.
+    let dir = tempdir();
+    let path = dir.path().join("scene.tif");
+    write_scene(&path, 300, 227, 0.6, Some(Window::new(50, 40, 120, 60)));
+    let reader = geodino_raster::open(&path).unwrap();
+    let spec = rgb_spec(reader.as_ref());
+    for (stride, tile, overlap) in [(1usize, 64usize, 16usize), (1, 96, 48), (16, 64, 32)] {
+        let model = Probe::new(stride);
+        let run = |strip: usize| {
+            let opts = EngineOptions { tile, overlap, batch: 3, strip, ..EngineOptions::default() };
+            let plan = TilePlan::new(300, 227, tile, overlap, stride, Blend::Cosine).unwrap();
+            let mut sink = Collect::new(plan.out_width, plan.out_height, 2);
+            let stats =
+                engine::run(reader.as_ref(), &spec, &model, &opts, &mut sink, &|_| {}).unwrap();
+            assert!(sink.complete());
+            assert_eq!(stats.tiles, plan.len(), "every tile predicted once");
+            (bits(&sink), stats)
+        };
+        let (one, s1) = run(0);
+        assert_eq!((s1.strips, s1.carry_bytes), (1, 0));
+        assert!(one.1.contains(&0) && one.1.contains(&1), "nodata reaches the output");
+        for strip in [16, 40, 100, 128, 250] {
+            let (got, st) = run(strip);
+            let cols = strip.div_ceil(stride);
+            assert_eq!(st.strips, 300usize.div_ceil(stride).div_ceil(cols));
+            assert!(st.strips > 1 && st.carry_bytes > 0);
+            let out_w = 300usize.div_ceil(stride);
+            let rows = (tile / stride).min(227usize.div_ceil(stride));
+            assert_eq!(st.band_bytes, rows * cols.min(out_w) * (2 * 4 + 4 + 1));
+            assert!(
+                got == one,
+                "stride {stride} tile {tile} overlap {overlap} strip {strip}: output differs \
+                 from one strip"
+            );
+        }
+    }
+}
+
+#[test]
+fn strips_through_a_cog_and_zarr_match_one_strip_and_leave_no_scratch_files() {
+    let dir = tempdir();
+    let path = dir.path().join("scene.tif");
+    write_scene(&path, 700, 300, 0.6, Some(Window::new(240, 100, 40, 150)));
+    let reader = geodino_raster::open(&path).unwrap();
+    let spec = rgb_spec(reader.as_ref());
+    let grid = reader.meta().clone();
+    let mut outs = Vec::new();
+    for ext in ["tif", "zarr"] {
+        for strip in [0usize, 1] {
+            let out = dir.path().join(format!("out-{strip}.{ext}"));
+            let product = Product::Features { channels: 2 };
+            let mut sink =
+                RasterSink::create(&out, product, &grid, 1, &SinkOptions::default()).unwrap();
+            let align = sink.column_align();
+            assert_eq!(align, 256, "{ext}: the GeoTIFF tile / Zarr shard width");
+            let opts = EngineOptions {
+                tile: 128,
+                overlap: 32,
+                batch: 2,
+                strip,
+                ..EngineOptions::default()
+            };
+            let st = engine::run(reader.as_ref(), &spec, &Probe::new(1), &opts, &mut sink, &|_| {})
+                .unwrap();
+            // strips are aligned to the output's tiles
+            assert_eq!(st.strip_columns, if strip == 0 { 700 } else { align });
+            assert_eq!(st.strips, if strip == 0 { 1 } else { 3 });
+            sink.finish().unwrap();
+            outs.push(read_all(&out));
+        }
+    }
+    for o in &outs[1..] {
+        assert_eq!(o.dim(), outs[0].dim());
+        assert!(outs[0].iter().zip(o.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+    let mut names = leftovers(dir.path());
+    names.sort();
+    assert_eq!(names, ["out-0.tif", "out-0.zarr", "out-1.tif", "out-1.zarr"]);
 }
 
 #[test]
@@ -238,7 +348,14 @@ fn cosine_weights_form_a_partition_of_unity() {
     let reader = geodino_raster::open(&path).unwrap();
     let spec = rgb_spec(reader.as_ref());
     for blend in [Blend::Cosine, Blend::Gaussian, Blend::Average] {
-        let opts = EngineOptions { tile: 64, overlap: 24, batch: 2, blend, prefetch: 1 };
+        let opts = EngineOptions {
+            tile: 64,
+            overlap: 24,
+            batch: 2,
+            blend,
+            prefetch: 1,
+            ..EngineOptions::default()
+        };
         let mut sink = Collect::new(200, 150, 2);
         engine::run(reader.as_ref(), &spec, &Probe::new(1), &opts, &mut sink, &|_| {}).unwrap();
         let v = (51.0 / 255.0 - 0.4) / 0.2;

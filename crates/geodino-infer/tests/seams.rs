@@ -21,7 +21,14 @@ use tch::Tensor;
 
 fn predict(model: &HeadModel, input: &Path, out: &Path, tile: usize, overlap: usize, blend: Blend) {
     let opts = SceneOptions {
-        engine: EngineOptions { tile, overlap, batch: 3, blend, prefetch: 2 },
+        engine: EngineOptions {
+            tile,
+            overlap,
+            batch: 3,
+            blend,
+            prefetch: 2,
+            ..EngineOptions::default()
+        },
         ..SceneOptions::default()
     };
     let product = Product::CanopyHeight { dtype: HeightDtype::Float32 };
@@ -213,7 +220,14 @@ fn two_tilings_agree_and_cosine_blending_leaves_no_seams() {
         let product = Product::CanopyHeight { dtype: HeightDtype::Float32 };
         let grid = prepared.reader.meta().clone();
         let mut sink = RasterSink::create(out, product, &grid, 1, &SinkOptions::default()).unwrap();
-        let opts = EngineOptions { tile, overlap, batch: 2, blend: Blend::Cosine, prefetch: 2 };
+        let opts = EngineOptions {
+            tile,
+            overlap,
+            batch: 2,
+            blend: Blend::Cosine,
+            prefetch: 2,
+            ..EngineOptions::default()
+        };
         geodino_infer::engine::run(
             prepared.reader.as_ref(),
             &prepared.spec,
