@@ -17,7 +17,7 @@ fn every_preset_parses_validates_and_round_trips() {
     }
     let smoke = PretrainConfig::preset("smoke").unwrap();
     assert_eq!(smoke.student.patch_size, 8);
-    assert_eq!(smoke.total_iterations(), 300);
+    assert_eq!(smoke.total_iterations(), 1500);
     let l = PretrainConfig::preset("vitl16_sat").unwrap();
     let vit = l.student.vit_config().unwrap();
     assert_eq!((vit.embed_dim, vit.depth, vit.num_heads), (1024, 24, 16));
