@@ -47,13 +47,31 @@ fn head(file: &str, precision: Precision) -> DenseHead {
 
 /// Run the golden case; returns the worst (logits, height) errors.
 fn run(head_file: &str, precision: Precision, atol: f32) -> (f32, f32) {
+    run_in(head_file, precision, atol, false)
+}
+
+/// [`run`] with the head's convolutions in channels-last layout when `channels_last`.
+fn run_in(head_file: &str, precision: Precision, atol: f32, channels_last: bool) -> (f32, f32) {
     let bb = backbone(precision);
-    let h = head(head_file, precision);
+    let mut h = head(head_file, precision);
+    if channels_last {
+        h.set_channels_last(true);
+        // Every convolution weight is now stored with the channels innermost.
+        let mut n = 0;
+        for (name, v) in h.var_store().variables() {
+            if v.dim() == 4 && v.size()[1] > 1 {
+                assert_eq!(v.stride()[1], 1, "{name} is not channels-last: {:?}", v.stride());
+                n += 1;
+            }
+        }
+        assert!(n > 10, "only {n} convolution weights");
+    }
     let inputs = Golden::load(&path("chmv2_dpt.inputs.safetensors"));
     let expected = Golden::load(&path("chmv2_dpt.expected.safetensors"));
     let x = tensor(&inputs, "input");
     let out = h.run(&bb, &x, OutputSize::Padded).unwrap();
-    let what = format!("{head_file} {precision}");
+    let what =
+        format!("{head_file} {precision}{}", if channels_last { " channels-last" } else { "" });
     let el = check(&format!("{what} logits"), &out.logits, &expected, "logits", atol);
     let eh =
         check(&format!("{what} height"), out.height.as_ref().unwrap(), &expected, "height", atol);
@@ -212,4 +230,10 @@ fn bf16_stays_within_its_documented_tolerance() {
     assert!(lmax > 0.0 && hmax > 0.0, "bf16 identical to f32 means it did not run in bf16");
     assert!(lmax < 0.05 && lmean < 0.006, "logits: max {lmax}, mean {lmean}");
     assert!(hmax < 2.0 && hmean < 0.25, "heights: max {hmax} m, mean {hmean} m");
+}
+
+#[test]
+fn chmv2_dpt_in_channels_last_layout_matches_the_reference() {
+    // The layout `HeadModel::load` picks for CPU f32 inference: same values to rounding.
+    run_in("chmv2_dpt.head.pth", Precision::F32, ATOL, true);
 }

@@ -313,14 +313,19 @@ fn child(job: &Value) {
     }
     let p = |k: &str| PathBuf::from(job[k].as_str().unwrap());
     tch::set_num_threads(job["threads"].as_u64().unwrap() as i32);
-    let precision: Precision = job["precision"].as_str().unwrap().parse().unwrap();
+    let prec = job["precision"].as_str().unwrap();
+    let precision: Precision = prec.trim_end_matches("-nchw").parse().unwrap();
     let t = Instant::now();
-    let model = HeadModel::load(
+    let mut model = HeadModel::load(
         &p("backbone"),
         &p("head"),
         &ModelOptions { device: Device::Cpu, precision },
     )
     .unwrap();
+    if prec.ends_with("-nchw") {
+        // A/B: the head in PyTorch's default layout instead of the engine's choice.
+        model.set_channels_last(false);
+    }
     let load_s = t.elapsed().as_secs_f64();
     let opts = SceneOptions {
         engine: EngineOptions {
@@ -425,8 +430,7 @@ fn main() {
         &format!("sub-{}.tif", a.sub),
         Window::new(off as i64, off as i64, a.sub, a.sub),
     );
-    let mut results =
-        json!({"machine": {"threads": a.threads, "batch": a.batch}, "throughput": [], "rss": []});
+    let mut results = json!({"machine": {"threads": a.threads, "batch": a.batch}, "throughput": [], "defaults": [], "rss": []});
     println!(
         "throughput on a {}² sub-scene of the {}² scene (0.6 m): 512 tiles, 128 overlap, cosine, batch {}, {} threads",
         a.sub, big, a.batch, a.threads
@@ -439,6 +443,8 @@ fn main() {
         let (bp, hp, layers, timm) = model_files(name);
         let layers_s = layers.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",");
         let mut py_f32_out: Option<PathBuf> = None;
+        let mut py_f32_s: Option<f64> = None;
+        let mut ours_s = Vec::new();
         for prec in &a.precisions {
             let out = data_dir().join(format!("out-{name}-{prec}.tif"));
             let job = json!({
@@ -450,10 +456,13 @@ fn main() {
                 "model": timm, "backbone-weights": bp, "head-weights": hp, "layers": layers_s,
                 "threads": a.threads, "batch": a.batch, "bf16": prec == "bf16",
             });
+            // `f32-nchw` is an A/B run of geodino alone (head in the default layout); its ratio
+            // is taken against the Python f32 run.
+            let run_py = have_py && !prec.ends_with("-nchw");
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
             for _ in 0..a.repeat.max(1) {
                 ours.push(spawn_child(job.clone()));
-                if have_py && let Some(r) = run_python(&py, &pyjob) {
+                if run_py && let Some(r) = run_python(&py, &pyjob) {
                     theirs.push(r);
                 }
             }
@@ -461,10 +470,15 @@ fn main() {
             let secs = o["seconds"].as_f64().unwrap();
             let mpix = a.sub as f64 * a.sub as f64 / 1e6 / secs;
             let p = (!theirs.is_empty()).then(|| best(theirs));
-            let py_s = p.as_ref().map(|p| p["seconds"].as_f64().unwrap());
+            let py_s = match prec.as_str() {
+                "f32-nchw" => py_f32_s,
+                _ => p.as_ref().map(|p| p["seconds"].as_f64().unwrap()),
+            };
             if prec == "f32" && p.is_some() {
                 py_f32_out = Some(PathBuf::from(pyjob["output"].as_str().unwrap()));
+                py_f32_s = py_s;
             }
+            ours_s.push((prec.clone(), secs));
             let diff = py_f32_out.as_ref().map(|f| compare(&out, f));
             println!(
                 "| {name} | {prec} | {secs:.1} | {mpix:.3} | {:.1} | {} | {} | {} |",
@@ -477,6 +491,18 @@ fn main() {
                 "backbone": name, "precision": prec, "geodino": o, "python": p,
                 "mpix_per_s": mpix, "km2_per_hour": km2_per_hour(mpix),
                 "ratio": py_s.map(|s| s / secs), "diff_vs_python_f32": diff,
+            }));
+        }
+        // Each tool as it runs out of the box: geodino picks bf16 on a CPU with AVX-512 BF16
+        // (`--precision auto`, the CLI default), the Python tools run f32 (no CPU autocast).
+        let bf16 = ours_s.iter().find(|(p, _)| p == "bf16").map(|&(_, s)| s);
+        if let (Some(g), Some(py)) = (bf16, py_f32_s) {
+            println!(
+                "| {name} | defaults: geodino bf16 vs Python f32 | {g:.1} | | | {py:.1} | {:.2}x | |",
+                py / g
+            );
+            results["defaults"].as_array_mut().unwrap().push(json!({
+                "backbone": name, "geodino_bf16_s": g, "python_f32_s": py, "ratio": py / g,
             }));
         }
     }

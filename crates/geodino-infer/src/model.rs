@@ -95,7 +95,8 @@ impl HeadModel {
             precision: opts.precision,
             ..HeadOptions::default()
         };
-        let h = DenseHead::from_file(head, &ho)?;
+        let mut h = DenseHead::from_file(head, &ho)?;
+        h.set_channels_last(channels_last_pays(opts));
         check_fit(&backbone, &h).map_err(|e| {
             Error::Mismatch(format!(
                 "the head {} does not fit the backbone {}: {e}",
@@ -108,6 +109,13 @@ impl HeadModel {
             head: h,
             sources: Some((weights.to_path_buf(), head.to_path_buf())),
         })
+    }
+
+    /// Run the head's convolutions in channels-last memory layout (on) or PyTorch's default
+    /// contiguous layout (off); [`HeadModel::load`] turns it on where it measurably pays (CPU,
+    /// f32: see [`DenseHead::set_channels_last`]).
+    pub fn set_channels_last(&mut self, on: bool) {
+        self.head.set_channels_last(on);
     }
 
     /// The head's description (task, classes, normalisation, layers).
@@ -124,6 +132,12 @@ impl HeadModel {
     pub fn sources(&self) -> Option<&(PathBuf, PathBuf)> {
         self.sources.as_ref()
     }
+}
+
+/// Whether the head runs faster in channels-last layout on this device and precision:
+/// oneDNN's f32 convolutions on the CPU (4–5 % of a whole ViT + CHMv2 DPT job, `docs/inference.md`).
+fn channels_last_pays(opts: &ModelOptions) -> bool {
+    opts.device == Device::Cpu && opts.precision == Precision::F32
 }
 
 /// Why `head` cannot read `backbone`'s features, in words.
