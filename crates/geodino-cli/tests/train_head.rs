@@ -63,6 +63,21 @@ tile = 64
 plot_period = 4
 "#;
 
+/// `geodino train-head --task TASK --images IMAGES --labels LABELS --backbone DIR/bb.safetensors
+/// --out OUT`, to which callers add options.
+fn train_head(dir: &Path, task: &str, images: &Path, labels: &Path, out: &Path) -> Command {
+    let mut c = geodino();
+    c.args(["train-head", "--task", task, "--images"])
+        .arg(images)
+        .arg("--labels")
+        .arg(labels)
+        .arg("--backbone")
+        .arg(dir.join("bb.safetensors"))
+        .arg("--out")
+        .arg(out);
+    c
+}
+
 /// `train-head` on `scene`: `canopy-height` (DPT, tiny) or `landcover` (linear head).
 /// `MKL_CBWR=COMPATIBLE` makes MKL's matrix products independent of the process (memory
 /// alignment); without it, results of separate processes differ in the last bits.
@@ -76,18 +91,9 @@ fn train(
 ) -> Command {
     let ext = if task == "landcover" { "landcover.tif" } else { "chm.tif" };
     let label = scene.with_extension(ext);
-    let mut c = geodino();
+    let mut c = train_head(dir, task, scene, &label, out);
     c.env("MKL_CBWR", "COMPATIBLE");
-    c.args(["train-head", "--task", task, "--images"])
-        .arg(scene)
-        .arg("--labels")
-        .arg(label)
-        .arg("--backbone")
-        .arg(dir.join("bb.safetensors"))
-        .arg("--config")
-        .arg(dir.join("head.toml"))
-        .arg("--out")
-        .arg(out);
+    c.arg("--config").arg(dir.join("head.toml"));
     if let Some(e) = eval {
         c.arg("--eval-images").arg(e).arg("--eval-labels").arg(e.with_extension(ext));
     }
@@ -203,15 +209,7 @@ fn labels_on_another_grid_and_unknown_keys_are_refused() {
     std::fs::write(d.join("head.toml"), CONFIG).unwrap();
     let a = synth(d, "a", 96, 1);
     let b = synth(d, "b", 128, 2);
-    let o = geodino()
-        .args(["train-head", "--task", "landcover", "--images"])
-        .arg(&a)
-        .arg("--labels")
-        .arg(b.with_extension("landcover.tif"))
-        .arg("--backbone")
-        .arg(d.join("bb.safetensors"))
-        .arg("--out")
-        .arg(d.join("r"))
+    let o = train_head(d, "landcover", &a, &b.with_extension("landcover.tif"), &d.join("r"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -346,17 +344,9 @@ fn labels_on_another_grid_are_warped_like_gdalwarp() {
     )
     .unwrap();
     let run = |method: &str, out: &str| {
-        geodino()
-            .args(["train-head", "--task", "landcover", "--images"])
-            .arg(&scene)
-            .arg("--labels")
-            .arg(d.join("other0.landcover.tif"))
-            .arg("--backbone")
-            .arg(d.join("bb.safetensors"))
+        train_head(d, "landcover", &scene, &d.join("other0.landcover.tif"), &d.join(out))
             .arg("--config")
             .arg(d.join("head.toml"))
-            .arg("--out")
-            .arg(d.join(out))
             .arg(format!("--resample-labels={method}"))
             .output()
             .unwrap()
@@ -380,15 +370,7 @@ fn resampling_labels_without_gdal_says_how_to_get_it() {
     tiny_backbone(&d.join("bb.safetensors"));
     let a = synth(d, "a", 96, 1);
     let b = synth(d, "b", 128, 2);
-    let o = geodino()
-        .args(["train-head", "--task", "landcover", "--images"])
-        .arg(&a)
-        .arg("--labels")
-        .arg(b.with_extension("landcover.tif"))
-        .arg("--backbone")
-        .arg(d.join("bb.safetensors"))
-        .arg("--out")
-        .arg(d.join("r"))
+    let o = train_head(d, "landcover", &a, &b.with_extension("landcover.tif"), &d.join("r"))
         .arg("--resample-labels")
         .output()
         .unwrap();

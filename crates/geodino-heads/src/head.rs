@@ -357,9 +357,9 @@ impl DenseHead {
     /// Shapes, names and values are unchanged; only the memory layout differs, which lets
     /// oneDNN run the DPT's convolutions without reordering every activation to its blocked
     /// format and back. On the CPU in f32 this makes a whole ViT-S or ViT-L + CHMv2 DPT scene
-    /// job 4–5 % faster (`docs/inference.md`); results agree with the default layout to float rounding (the
-    /// convolutions accumulate in another order). Call it after [`DenseHead::set_precision`];
-    /// a later precision change keeps the layout.
+    /// job 4–5 % faster (`docs/inference.md`); results agree with the default layout to float
+    /// rounding (the convolutions accumulate in another order). Call it after
+    /// [`DenseHead::set_precision`].
     pub fn set_channels_last(&mut self, on: bool) {
         tch::no_grad(|| {
             for (_, v) in self.vs.variables() {
@@ -370,11 +370,6 @@ impl DenseHead {
             }
         });
         self.channels_last = on;
-    }
-
-    /// Whether [`DenseHead::set_channels_last`] is on.
-    pub fn channels_last(&self) -> bool {
-        self.channels_last
     }
 
     /// Move every variable to `device`.
@@ -478,9 +473,9 @@ impl DenseHead {
         let feats: Vec<LayerFeatures> = feats
             .iter()
             .map(|f| LayerFeatures {
-                patch: match self.channels_last {
-                    true => to_layout(&f.patch.to_device(dev).to_kind(kind), true),
-                    false => f.patch.to_device(dev).to_kind(kind),
+                patch: match f.patch.to_device(dev).to_kind(kind) {
+                    p if self.channels_last => to_layout(&p, true),
+                    p => p,
                 },
                 cls: f.cls.to_device(dev).to_kind(kind),
                 registers: f.registers.shallow_clone(),

@@ -255,11 +255,9 @@ impl TileModel for MeanModel {
     }
 }
 
-/// Child process for the memory runs with [`MeanModel`], printing a JSON line.
-fn child_mean(job: &Value) {
-    let p = |k: &str| PathBuf::from(job[k].as_str().unwrap());
-    tch::set_num_threads(job["threads"].as_u64().unwrap() as i32);
-    let opts = SceneOptions {
+/// The job's scene options: tiles of 512, overlap 128, the job's batch, overwriting.
+fn scene_options(job: &Value) -> SceneOptions {
+    SceneOptions {
         engine: EngineOptions {
             tile: 512,
             overlap: 128,
@@ -268,7 +266,14 @@ fn child_mean(job: &Value) {
         },
         overwrite: true,
         ..SceneOptions::default()
-    };
+    }
+}
+
+/// Child process for the memory runs with [`MeanModel`], printing a JSON line.
+fn child_mean(job: &Value) {
+    let p = |k: &str| PathBuf::from(job[k].as_str().unwrap());
+    tch::set_num_threads(job["threads"].as_u64().unwrap() as i32);
+    let opts = scene_options(job);
     let prepared = geodino_infer::scene::prepare_input(
         &p("input"),
         3,
@@ -327,16 +332,7 @@ fn child(job: &Value) {
         model.set_channels_last(false);
     }
     let load_s = t.elapsed().as_secs_f64();
-    let opts = SceneOptions {
-        engine: EngineOptions {
-            tile: 512,
-            overlap: 128,
-            batch: job["batch"].as_u64().unwrap() as usize,
-            ..EngineOptions::default()
-        },
-        overwrite: true,
-        ..SceneOptions::default()
-    };
+    let opts = scene_options(job);
     let product = Product::CanopyHeight { dtype: HeightDtype::Float32 };
     let r =
         geodino_infer::predict_scene(&p("input"), &p("output"), &model, product, &opts, &|_| {})

@@ -35,6 +35,23 @@ pub struct Args {
     pub list_presets: bool,
 }
 
+/// A bar over `len` training iterations with elapsed time and ETA, and whether the run is quiet
+/// (stderr is not a terminal: the bar is hidden and progress goes to periodic log lines).
+pub(crate) fn iteration_bar(len: u64) -> (indicatif::ProgressBar, bool) {
+    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "[{elapsed_precise}] {wide_bar} {pos}/{len} (ETA {eta}) {msg}",
+        )
+        .expect("valid template"),
+    );
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    (bar, quiet)
+}
+
 struct Progress {
     bar: indicatif::ProgressBar,
     log_period: usize,
@@ -94,17 +111,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         print!("{}", cfg.to_toml());
         return Ok(());
     }
-    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bar = indicatif::ProgressBar::new(cfg.end_iteration() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "[{elapsed_precise}] {wide_bar} {pos}/{len} (ETA {eta}) {msg}",
-        )
-        .expect("valid template"),
-    );
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let (bar, quiet) = iteration_bar(cfg.end_iteration() as u64);
     let mut obs = Progress { bar, log_period: cfg.eval.log_period, quiet };
     let summary = geodino_train::run(&cfg, &a.out, &RunOptions { resume: a.resume }, &mut obs)
         .with_context(|| format!("pretraining into {}", a.out.display()))?;

@@ -177,17 +177,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         backbone: a.backbone.clone(),
         resume: a.resume,
     };
-    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bar = indicatif::ProgressBar::new(cfg.optim.iterations as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "[{elapsed_precise}] {wide_bar} {pos}/{len} (ETA {eta}) {msg}",
-        )
-        .expect("valid template"),
-    );
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let (bar, quiet) = super::pretrain::iteration_bar(cfg.optim.iterations as u64);
     let mut obs = Progress { bar, quiet };
     let s = train_head(&cfg, &inputs, &a.out, &mut obs)
         .with_context(|| format!("training a head into {}", a.out.display()))?;
